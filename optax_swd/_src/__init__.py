@@ -1,0 +1,1 @@
+"""Private implementation modules of optax_swd; import from `optax_swd` instead."""

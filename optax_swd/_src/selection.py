@@ -1,0 +1,407 @@
+"""Exact selection of the k smallest scores among many arrays, fast on CPU, GPU and TPU.
+
+The problem: given non-negative float scores spread over several arrays (leaves) that are
+split into groups (one group for a global threshold, one group per leaf for per-layer
+selection), select in each group exactly ``k`` entries of smallest score.
+
+Two methods give the same masks whenever scores are distinct:
+
+* ``"top_k"``: ``jax.lax.top_k`` over the concatenated scores of a group. Simple, but
+  ``O(N log N)``-like on CPU and slow for large ``k`` (seconds at 25M entries).
+* ``"search"``: a threshold search that only ever *counts*: each probe is one fused
+  elementwise pass ``sum(score < t)``. Probes are chosen by the secant method on the count
+  function (which for trained weights is a smooth CDF), safeguarded by bisection on the
+  float bit patterns, so the search is exact and always ends (at most ~64 probes, usually
+  3 to 6). It starts from the previous step's threshold when one is given (in SWD the
+  threshold moves little between updates), so a typical update costs a few passes.
+* ``"bisect"``: the same counting search without the secant and without the warm start:
+  plain bisection on the float bits (~31 passes), kept as the O(N) reference.
+
+Ties. When several entries share the score of the k-th smallest, all methods select the
+ones with the lowest index first, where the index runs over the group's leaves in pytree
+(flattening) order and, inside a leaf, in row-major order; so the count is always exactly
+``k``. That is also ``lax.top_k``'s rule. The counting search resolves a tie with a second
+search over the index, done only when a tie occurs.
+
+Non-finite scores. A NaN score makes the counts NaN; the search then reports ``ok=False``
+(the caller turns that into NaN output rather than a silently wrong mask). ``+inf`` scores
+are ordered after every finite score.
+
+The counting arithmetic: ``score < t`` is computed as ``min(max((t - s) * 2^100 * 2^100,
+0), 1)``, which is exactly 0 or 1 and which XLA vectorises on CPU (a compare-and-select
+reduction is not vectorised there and costs ~8x more). The constants go through an
+``optimization_barrier`` because constant-folding them also loses the vectorisation.
+Float32 sums of 0/1 values are exact while partial sums stay below 2^24, so long arrays
+are counted in static chunks of 2^24 entries. On hardware that flushes subnormals to zero,
+scores below the smallest normal float32 (1.2e-38) compare as equal to zero; counts and
+masks use the same arithmetic, so the selection stays exactly ``k``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_CHUNK = 1 << 24
+_MAX_FINITE_BITS = 0x7F7FFFFF  # bit pattern of the largest finite float32
+_MAX_PROBES = 96
+
+METHODS = ("top_k", "search", "bisect")
+
+
+class Threshold(NamedTuple):
+  """Per-group description of a selection.
+
+  The selected entries of a group are ``(s < lo) | ((s < hi) & (index < tie_index))``,
+  where ``index`` is the entry's position in the group. Without ties ``hi == lo``.
+  """
+  lo: jax.Array         # float32 [G]
+  hi: jax.Array         # float32 [G]
+  tie_index: jax.Array  # int32 [G]
+  ok: jax.Array         # bool [G]: False when the scores had NaNs
+
+
+def _constants():
+  big, one = lax.optimization_barrier((jnp.float32(2.0**100), jnp.float32(1.0)))
+  return big, one
+
+
+def _less(s, t, big, one):
+  """1.0 where s < t, else 0.0 (float32), in vectorisable arithmetic."""
+  return jnp.minimum(jnp.maximum((t - s) * big * big, 0.0), one)
+
+
+def _score(flat):
+  """The selection score of raw weights: |w| in float32 (fused into each pass)."""
+  return jnp.abs(flat).astype(jnp.float32)
+
+
+def _chunks(flat):
+  n = flat.shape[0]
+  return [(i, flat[i:i + _CHUNK]) for i in range(0, max(n, 1), _CHUNK)]
+
+
+def _as_float(bits):
+  return lax.bitcast_convert_type(bits.astype(jnp.int32), jnp.float32)
+
+
+def _as_bits(x):
+  return lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
+
+
+class _Groups:
+  """Static bookkeeping: which leaf belongs to which group, and leaf offsets in groups."""
+
+  def __init__(self, sizes: Sequence[int], group_of_leaf: Sequence[int], num_groups: int):
+    self.group_of_leaf = tuple(group_of_leaf)
+    self.num_groups = num_groups
+    offsets, totals = [], [0] * num_groups
+    for size, g in zip(sizes, group_of_leaf):
+      offsets.append(totals[g])
+      totals[g] += size
+    self.offsets = tuple(offsets)
+    self.sizes = tuple(totals)
+
+  def sum(self, per_leaf):
+    out = [jnp.zeros((), per_leaf[0].dtype) if per_leaf else jnp.int32(0)
+           for _ in range(self.num_groups)]
+    for value, g in zip(per_leaf, self.group_of_leaf):
+      out[g] = out[g] + value
+    return jnp.stack(out)
+
+
+def _count_less(flats, groups: _Groups, t):
+  """Per-group counts of scores < t[g] (t: float32 [G]); returns float32 [G] (NaN on NaN)."""
+  big, one = _constants()
+  per_leaf = []
+  for flat, g in zip(flats, groups.group_of_leaf):
+    total = jnp.float32(0)
+    for _, chunk in _chunks(flat):
+      # Chunk sums are exact integers (< 2^24); add them as float32 only while exact.
+      total = total + jnp.sum(_less(_score(chunk), t[g], big, one)).astype(jnp.float32)
+    per_leaf.append(total)
+  return groups.sum(per_leaf)
+
+
+def _count_ties_before(flats, groups: _Groups, lo, hi, j):
+  """Per-group counts of entries with lo <= s < hi and group index < j[g]."""
+  big, one = _constants()
+  per_leaf = []
+  for flat, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+    total = jnp.int32(0)
+    for start, chunk in _chunks(flat):
+      score = _score(chunk)
+      tie = _less(score, hi[g], big, one) - _less(score, lo[g], big, one)
+      cut = jnp.clip(j[g] - (offset + start), 0, chunk.shape[0]).astype(jnp.float32)
+      iota = lax.iota(jnp.float32, chunk.shape[0])
+      total = total + jnp.sum(tie * _less(iota, cut, big, one)).astype(jnp.int32)
+    per_leaf.append(total)
+  return groups.sum(per_leaf)
+
+
+def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant):
+  """Finds, per group, a key p with count(p) == k, or the pair lo, lo+1 around k.
+
+  Keys are int32 (float bit patterns or indices). ``count_fn(key, lo, hi, c_lo, c_hi)``
+  is non-decreasing in the key and returns ``(int32 counts [G], bool nan [G])``; it may
+  use the bracket to count only the entries between a bracket end and the key. On entry
+  ``c_lo < k <= c_hi``. Returns ``(found, key, lo, hi, c_lo, c_hi, nan)``.
+  """
+  def cond(carry):
+    lo, hi, found, it = carry[0], carry[1], carry[6], carry[-1]
+    active = ~found & (hi - lo > 1)
+    return jnp.any(active) & (it < _MAX_PROBES)
+
+  def body(carry):
+    (lo, hi, c_lo, c_hi, p_prev, c_prev, found, key, p_last, c_last,
+     width_old, width_older, nan, it) = carry
+    active = ~found & (hi - lo > 1)
+    width = hi - lo
+    mid = lo + width // 2
+    if secant:
+      # Secant through the last two probes (the first time: the bracket ends).
+      x_prev, x_last = to_real(p_prev), to_real(p_last)
+      denom = (c_last - c_prev).astype(jnp.float32)
+      x = x_last + (k - c_last).astype(jnp.float32) * (x_last - x_prev) / jnp.where(
+          denom == 0, 1.0, denom)
+      cand = from_real(x)
+      slow = width * 2 > width_older  # no halving over the last two probes: bisect
+      bad = (denom == 0) | ~jnp.isfinite(x) | (cand <= lo) | (cand >= hi) | slow
+      cand = jnp.where(bad, mid, cand)
+      use_guess = (it == 0) & (guess > lo) & (guess < hi)
+      cand = jnp.where(use_guess, guess, cand)
+    else:
+      cand = mid
+    cand = jnp.where(active, cand, lo)
+    c, c_nan = count_fn(cand, lo, hi, c_lo, c_hi)
+    c_nan = active & c_nan
+    hit = active & ((c == k) | c_nan)
+    below = active & ~hit & (c < k)
+    above = active & ~hit & (c > k)
+    lo = jnp.where(below, cand, lo)
+    c_lo = jnp.where(below, c, c_lo)
+    hi = jnp.where(above, cand, hi)
+    c_hi = jnp.where(above, c, c_hi)
+    key = jnp.where(hit, cand, key)
+    found = found | hit
+    p_prev = jnp.where(active, p_last, p_prev)
+    c_prev = jnp.where(active, c_last, c_prev)
+    p_last = jnp.where(active, cand, p_last)
+    c_last = jnp.where(active, c, c_last)
+    return (lo, hi, c_lo, c_hi, p_prev, c_prev, found, key, p_last, c_last,
+            width, width_old, nan | c_nan, it + 1)
+
+  big_width = jnp.full_like(lo, 2**31 - 1)
+  # A group already satisfied at an end of the bracket.
+  found = (c_hi == k) | (k == 0)
+  key = jnp.where(k == 0, lo, jnp.where(found, hi, lo))
+  nan = jnp.zeros_like(found)
+  # The last two probes start as the bracket ends, ordered so that after a first guess
+  # the secant runs through the guess and the low end (for scores: through the origin).
+  carry = (lo, hi, c_lo, c_hi, hi, c_hi, found, key, lo, c_lo, big_width, big_width,
+           nan, jnp.int32(0))
+  out = lax.while_loop(cond, body, carry)
+  lo, hi, c_lo, c_hi, found, key, nan = (out[0], out[1], out[2], out[3], out[6], out[7],
+                                         out[12])
+  return found, key, lo, hi, c_lo, c_hi, nan
+
+
+def _side_counts(flats, groups: _Groups, t, below):
+  """Per-group counts of entries < t[g] (below[g]) or >= t[g] (not below[g]).
+
+  One fused pass with one comparison per leaf; exact when each leaf's count is < 2^24
+  (reported in the second output, False also on NaN).
+  """
+  big, one = _constants()
+  per_leaf, exact = [], []
+  for flat, g in zip(flats, groups.group_of_leaf):
+    x = _less(_score(flat), t[g], big, one)
+    c = jnp.sum(jnp.where(below[g], x, one - x))
+    exact.append(c < 2.0**24)
+    per_leaf.append(jnp.where(c < 2.0**24, c, 0.0).astype(jnp.int32))
+  return groups.sum(per_leaf), _group_all(exact, groups)
+
+
+def _group_all(flags, groups: _Groups):
+  return jnp.stack([
+      jnp.all(jnp.stack([e for e, gg in zip(flags, groups.group_of_leaf) if gg == g]))
+      for g in range(groups.num_groups)])
+
+
+def _window_counts(flats, groups: _Groups, t1, t2):
+  """Per-group counts of entries with t1 <= s < t2, and whether each is exact.
+
+  One fused pass per leaf. A float32 sum of 0/1 values is exact while it stays below 2^24
+  whatever the summation order, so a window count is exact when every leaf's window holds
+  fewer than 2^24 entries; otherwise (or on NaN) ``exact`` is False.
+  """
+  big, one = _constants()
+  per_leaf, exact = [], []
+  for flat, g in zip(flats, groups.group_of_leaf):
+    score = _score(flat)
+    w = jnp.sum(_less(score, t2[g], big, one) - _less(score, t1[g], big, one))
+    exact.append(w < 2.0**24)
+    per_leaf.append(jnp.where(w < 2.0**24, w, 0.0).astype(jnp.int32))
+  return groups.sum(per_leaf), _group_all(exact, groups)
+
+
+def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
+                      ties: str) -> Threshold:
+  """The counting search for all groups at once (see the module docstring)."""
+  g = groups.num_groups
+  ks = jnp.asarray(ks, jnp.int32).reshape(g)
+  sizes = jnp.asarray(groups.sizes, jnp.int32)
+
+  # Count whichever side of the probe is expected to be smaller (below it when k <= n/2,
+  # at or above it otherwise): a float32 sum of 0/1 values is exact below 2^24, so for
+  # groups of up to 2^25 entries one fused pass with one comparison gives the exact count
+  # near the target. Otherwise count the window between the probe and the bracket end
+  # nearer to k (exact while the bracket holds < 2^24 entries), else count in chunks.
+  count_below = ks <= sizes - ks
+
+  def count(cand, lo, hi, c_lo, c_hi):
+    side, exact = _side_counts(flats, groups, _as_float(cand), count_below)
+    c = jnp.where(count_below, side, sizes - side)
+
+    def window_count(_):
+      from_lo = (ks - c_lo) <= (c_hi - ks)
+      t1 = _as_float(jnp.where(from_lo, lo, cand))
+      t2 = _as_float(jnp.where(from_lo, cand, hi))
+      window, w_exact = _window_counts(flats, groups, t1, t2)
+      c = jnp.where(from_lo, c_lo + window, c_hi - window)
+
+      def chunked_count(_):
+        full = _count_less(flats, groups, _as_float(cand))
+        return jnp.where(jnp.isnan(full), 0, full).astype(jnp.int32), jnp.isnan(full)
+
+      return lax.cond(jnp.all(w_exact), lambda _: (c, jnp.zeros((g,), bool)),
+                      chunked_count, None)
+
+    return lax.cond(jnp.all(exact), lambda _: (c, jnp.zeros((g,), bool)), window_count,
+                    None)
+
+  # Bracket: no score is < 0.0; every finite score is < the largest float32 (a score
+  # equal to it, or +inf, is never selected: a documented limit).
+  lo = jnp.zeros((g,), jnp.int32)
+  hi = jnp.full((g,), _MAX_FINITE_BITS, jnp.int32)
+  c_lo = jnp.zeros((g,), jnp.int32)
+  c_hi = sizes
+
+  if secant:
+    prev_bits = _as_bits(jnp.asarray(previous, jnp.float32).reshape(g)) if (
+        previous is not None) else jnp.zeros((g,), jnp.int32)
+
+    def cold_guess(_):
+      # Mean-based guess: k-th smallest of a uniform [0, 2*mean] sample.
+      sums = groups.sum([jnp.sum(_score(f)) for f in flats])
+      mean = sums / jnp.maximum(sizes, 1).astype(jnp.float32)
+      return _as_bits(2.0 * mean * ks.astype(jnp.float32) / jnp.maximum(sizes, 1))
+
+    guess = lax.cond(jnp.all(prev_bits > 0), lambda _: prev_bits, cold_guess, None)
+  else:
+    guess = lo
+  to_real = _as_float
+  from_real = lambda x: _as_bits(jnp.clip(jnp.nan_to_num(x, nan=0.0), 0.0,
+                                          jnp.finfo(jnp.float32).max))
+  found, key, lo, hi, c_lo, c_hi, nan = _monotone_search(
+      count, ks, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant)
+  ok = ~nan
+  t_found = _as_float(key)
+  # Ties: c_lo < k < c_hi with hi = lo + 1 bit; the tied value is float(lo).
+  tied = ~found & ok
+  lo_val = jnp.where(found, t_found, _as_float(lo))
+  hi_val = jnp.where(found, t_found, _as_float(hi))
+  if ties == "below":
+    return Threshold(lo_val, lo_val, jnp.zeros((g,), jnp.int32), ok)
+  need = jnp.where(tied, ks - c_lo, 0)
+
+  def resolve_ties(_):
+    total = c_hi - c_lo
+    tie_count = lambda j, *_: (_count_ties_before(flats, groups, lo_val, hi_val, j),
+                               jnp.zeros((g,), bool))
+    zeros = jnp.zeros((g,), jnp.int32)
+    guess_j = jnp.where(total > 0, (sizes.astype(jnp.float32) * need
+                                    / jnp.maximum(total, 1)).astype(jnp.int32), 0)
+    j_found, j, j_lo, _, _, _, _ = _monotone_search(
+        tie_count, need, zeros, sizes, zeros, jnp.where(tied, total, need), guess_j,
+        lambda p: p.astype(jnp.float32),
+        lambda x: jnp.clip(jnp.nan_to_num(x), 0, 2**31 - 2).astype(jnp.int32), True)
+    # If the index search ended on a bracket (it cannot for 0/1 steps), take its top.
+    return jnp.where(j_found, j, j_lo + 1)
+
+  tie_index = lax.cond(jnp.any(tied), resolve_ties,
+                       lambda _: jnp.zeros((g,), jnp.int32), None)
+  return Threshold(lo_val, hi_val, jnp.where(tied, tie_index, 0), ok)
+
+
+def _top_k_threshold(flats, groups: _Groups, ks) -> Threshold:
+  """Selection by ``lax.top_k`` per group; ``ks`` must be static ints here."""
+  ks = [int(k) for k in ks]
+  los, his, ties = [], [], []
+  for g in range(groups.num_groups):
+    members = [f for f, gg in zip(flats, groups.group_of_leaf) if gg == g]
+    scores = _score(jnp.concatenate(members) if len(members) > 1 else members[0])
+    k = int(ks[g])
+    if k == 0:
+      los.append(jnp.float32(0.0)); his.append(jnp.float32(0.0)); ties.append(jnp.int32(0))
+      continue
+    _, idx = lax.top_k(-scores, k)
+    kth = scores[idx[-1]]
+    # Entries strictly below the k-th value, then ties at it up to the last index taken.
+    ties.append(jnp.max(jnp.where(scores[idx] == kth, idx, -1)).astype(jnp.int32) + 1)
+    los.append(kth)
+    # The next float above kth, as the counting arithmetic (which may flush subnormal
+    # differences to zero) sees it.
+    tiny = jnp.float32(2.0**-125)
+    his.append(jnp.where(kth < 2 * tiny, kth + tiny, jnp.nextafter(kth, jnp.float32(jnp.inf))))
+  lo, hi = jnp.stack(los), jnp.stack(his)
+  ok = ~jnp.isnan(lo)
+  return Threshold(lo, hi, jnp.stack(ties), ok)
+
+
+def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=None,
+           ties="index"):
+  """Finds per-group thresholds selecting the ks[g] smallest scores of each group.
+
+  Args:
+    flats: list of 1-D float32 arrays of non-negative scores.
+    group_of_leaf: the group index of each array.
+    num_groups: the number of groups.
+    ks: the number to select in each group (ints, or an int32 array for "search").
+    method: "top_k", "search" or "bisect".
+    previous: float32 [G] thresholds of the previous call ("search" starts from them).
+    ties: "index" (exactly k: entries tied with the k-th smallest are taken lowest index
+      first) or "below" (entries tied with the k-th smallest are left out, so at most k
+      are selected; cheaper, and exact whenever the scores are distinct). "top_k" always
+      uses "index".
+
+  Returns:
+    A ``Threshold``; ``masks(flats, group_of_leaf, threshold)`` turns it into masks.
+  """
+  groups = _Groups([f.shape[0] for f in flats], group_of_leaf, num_groups)
+  if method == "top_k":
+    return _top_k_threshold(flats, groups, ks)
+  if method not in ("search", "bisect"):
+    raise ValueError(f"selection must be one of {METHODS}, got {method!r}.")
+  if ties not in ("index", "below"):
+    raise ValueError(f"ties must be 'index' or 'below', got {ties!r}.")
+  return _search_threshold(flats, groups, ks, previous, secant=(method == "search"),
+                           ties=ties)
+
+
+def leaf_masks(flats, group_of_leaf, threshold: Threshold):
+  """The boolean selection mask of each flat array, given its group's threshold."""
+  big, one = _constants()
+  sizes = [f.shape[0] for f in flats]
+  groups = _Groups(sizes, group_of_leaf, threshold.lo.shape[0])
+  out = []
+  for flat, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+    score = _score(flat)
+    below = _less(score, threshold.lo[g], big, one) > 0.5
+    tie = _less(score, threshold.hi[g], big, one) > 0.5
+    index_ok = lax.iota(jnp.int32, flat.shape[0]) < (threshold.tie_index[g] - offset)
+    out.append(below | (tie & index_ok))
+  return out

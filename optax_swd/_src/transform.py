@@ -1,0 +1,190 @@
+"""`swd`: Selective Weight Decay as an optax gradient transformation."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from optax_swd._src import arguments
+from optax_swd._src import prunable as prunable_lib
+from optax_swd._src import schedule as schedule_lib
+from optax_swd._src import selection as selection_lib
+
+SELECTIONS = ("auto",) + selection_lib.METHODS
+
+
+class SWDState(NamedTuple):
+  """State of :func:`swd`.
+
+  Attributes:
+    count: the number of updates done so far (int32).
+    penalty: the coefficient ``a(t) * weight_decay`` used by the last update (float32).
+    masks: a pytree of bool arrays with the params' structure and shapes; ``True`` marks a
+      weight selected (penalised) by the last update. Leaves that are not prunable are
+      all ``False``.
+    threshold: float32 ``[G]``, the last selection threshold of each group (one group for
+      ``scope="global"``, one per prunable leaf for ``scope="layer"``); the next update's
+      search starts from it.
+  """
+  count: chex.Array
+  penalty: chex.Array
+  masks: Any
+  threshold: chex.Array
+
+
+def _false_masks(params):
+  return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), jnp.bool_), params)
+
+
+def _decayed(update, weight, mask, coef):
+  """update + coef * weight on the masked entries, in the update's dtype."""
+  decay = coef * jnp.where(mask, weight, 0).astype(jnp.float32)
+  return update + decay.astype(update.dtype)
+
+
+def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous=None):
+  """Masks (True = among the smallest magnitudes) for each leaf, and the thresholds."""
+  scores, group_of_leaf, n_groups, sizes = prunable_lib.groups(leaves, flags, scope)
+  ks = prunable_lib.counts_to_select(sparsity, sizes)
+  method = "search" if selection == "auto" else selection
+  if method == "top_k" and isinstance(ks, jax.Array):
+    raise ValueError(
+        "selection='top_k' needs a static sparsity (a Python float); under "
+        "inject_hyperparams use selection='auto'.")
+  threshold = selection_lib.select(scores, group_of_leaf, n_groups, ks, method=method,
+                                   previous=previous)
+  flat_masks = iter(selection_lib.leaf_masks(scores, group_of_leaf, threshold))
+  masks = [next(flat_masks).reshape(jnp.shape(p)) if f else jnp.zeros(jnp.shape(p), bool)
+           for p, f in zip(leaves, flags)]
+  return jax.tree.unflatten(treedef, masks), threshold
+
+
+def swd(
+    sparsity: float,
+    *,
+    weight_decay: float = 5e-4,
+    a_min: float = 0.1,
+    a_max: float = 1e5,
+    total_steps: int | None = None,
+    penalty: float | optax.Schedule | None = None,
+    scope: str = "global",
+    prunable=None,
+    selection: str = "auto",
+) -> optax.GradientTransformationExtraArgs:
+  r"""Selective Weight Decay: an extra, growing weight decay on the weights to prune.
+
+  At every update, among the prunable weights, the ``floor(sparsity * N)`` of smallest
+  magnitude are selected (``N`` counted over all prunable leaves together for
+  ``scope="global"``, per leaf for ``scope="layer"``), and a decay is added to the
+  incoming update of exactly those weights:
+
+  .. math::
+
+    u_i \leftarrow u_i + a(t)\, \mu\, w_i \,[i \in S_t], \qquad
+    a(t) = a_{min} \left(\frac{a_{max}}{a_{min}}\right)^{\min(t, T) / T}
+
+  with ``t`` the 0-based update count and ``\mu`` = ``weight_decay``. This is the gradient
+  of the penalty ``(mu / 2) a(t) ||w * m||^2`` of the paper; as ``a`` grows the selected
+  weights are driven to ~0, so that cutting them at the end (:func:`optax_swd.prune`)
+  costs ~no accuracy. The ordinary weight decay on all weights is not part of ``swd``:
+  chain ``optax.add_decayed_weights`` for it. The selection is recomputed from the current
+  params at every update; ties at the threshold go to the lowest index (flattening order).
+
+  Place ``swd`` before the optimizer's scaling, as a gradient term (the paper's form).
+  With SGD (momentum ``beta``) the penalty is an explicit step on a quadratic of curvature
+  ``a * mu``: it is stable only while ``lr * a(t) * mu < 2 (1 + beta)``.
+
+  Args:
+    sparsity: the fraction of prunable weights to select, in ``[0, 1)``.
+    weight_decay: ``mu``, the decay that ``a(t)`` multiplies, ``>= 0`` (paper: 5e-4).
+    a_min: the first value of ``a``, ``> 0`` (paper: 0.1).
+    a_max: the last value of ``a``, ``>= a_min`` (paper: 1e5).
+    total_steps: ``T``, the number of updates over which ``a`` grows from ``a_min`` to
+      ``a_max``; required unless ``penalty`` is given.
+    penalty: instead of the exponential schedule, a fixed ``a`` (float ``>= 0``) or any
+      ``optax.Schedule`` of the update count returning ``a``.
+    scope: ``"global"`` (one magnitude threshold over all prunable leaves, the paper's
+      setting) or ``"layer"`` (the same fraction in every prunable leaf).
+    prunable: which leaves take part: ``None`` (every float leaf with ``ndim >= 2``, i.e.
+      kernels), a pytree of bools with the params' structure, or a callable
+      ``params -> such a pytree``.
+    selection: how the smallest magnitudes are found: ``"auto"`` (currently
+      ``"search"``), ``"search"`` (exact counting search warm-started from the previous
+      threshold: a few fused passes over the weights), ``"bisect"`` (exact bisection on
+      the float bits, ~31 passes) or ``"top_k"`` (``jax.lax.top_k``). All give the same
+      masks.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; its ``update`` requires ``params`` and
+    ignores unknown keyword arguments. Its state is an :class:`SWDState`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, optax, optax_swd
+    >>> params = {"w": jnp.arange(1.0, 7.0).reshape(2, 3), "b": jnp.ones(3)}
+    >>> tx = optax.chain(
+    ...     optax.add_decayed_weights(5e-4),
+    ...     optax_swd.swd(0.5, total_steps=100),
+    ...     optax.sgd(0.1, momentum=0.9, nesterov=True))
+    >>> state = tx.init(params)
+    >>> grads = jax.tree.map(jnp.zeros_like, params)
+    >>> updates, state = tx.update(grads, state, params)
+    >>> state[1].masks["w"]
+    Array([[ True,  True,  True],
+           [False, False, False]], dtype=bool)
+
+  References:
+    Tessier et al., "Rethinking Weight Decay for Efficient Neural Network Pruning",
+    Journal of Imaging 8(3):64, 2022 (arXiv 2011.10520).
+  """
+  arguments.sparsity(sparsity)
+  arguments.real("weight_decay", weight_decay, low=0.0, accepted=" >= 0")
+  if penalty is not None:  # Otherwise exponential_penalty checks a_min, a_max, T.
+    arguments.real("a_min", a_min, low=0.0, low_open=True, accepted=" > 0")
+    arguments.real("a_max", a_max, low=0.0, low_open=True, accepted=" > 0")
+    if total_steps is not None:
+      arguments.positive_int("total_steps", total_steps)
+  schedule = schedule_lib.penalty_schedule(penalty, a_min, a_max, total_steps)
+  arguments.choice("scope", scope, prunable_lib.SCOPES)
+  arguments.choice("selection", selection, SELECTIONS)
+
+  def init_fn(params):
+    _, flags, _ = prunable_lib.resolve(params, prunable)
+    return SWDState(
+        count=jnp.zeros([], jnp.int32),
+        penalty=jnp.zeros([], jnp.float32),
+        masks=_false_masks(params),
+        threshold=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    if params is None:
+      raise ValueError(
+          "swd needs the current params to select the weights to decay: call "
+          "update(updates, state, params).")
+    leaves, flags, treedef = prunable_lib.resolve(params, prunable)
+    if not leaves:
+      return updates, state._replace(count=optax.safe_increment(state.count))
+    masks, threshold = selection_masks(leaves, flags, treedef, sparsity, scope, selection,
+                                       previous=state.threshold)
+    coef = jnp.asarray(schedule(state.count), jnp.float32) * jnp.asarray(
+        weight_decay, jnp.float32)
+    # NaN scores leave the selection undefined: make that loud rather than wrong.
+    coef = jnp.where(jnp.all(threshold.ok), coef, jnp.nan)
+    update_leaves = treedef.flatten_up_to(updates)
+    mask_leaves = treedef.flatten_up_to(masks)
+    new_leaves = [
+        _decayed(u, w, m, coef) if f else u
+        for u, w, m, f in zip(update_leaves, leaves, mask_leaves, flags)]
+    new_updates = jax.tree.unflatten(treedef, new_leaves)
+    new_state = SWDState(
+        count=optax.safe_increment(state.count),
+        penalty=coef,
+        masks=masks,
+        threshold=threshold.lo)
+    return new_updates, new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)

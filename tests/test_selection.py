@@ -1,0 +1,132 @@
+"""Exactness of every selection method against a sort-based reference."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from optax_swd._src import selection
+
+METHODS = selection.METHODS
+
+
+def _select(arrays, k, method, scope="global", previous=None, ties="index"):
+  flats = [jnp.asarray(a).reshape(-1) for a in arrays]
+  if scope == "global":
+    groups, n_groups, ks = [0] * len(flats), 1, [k]
+  else:
+    groups, n_groups, ks = list(range(len(flats))), len(flats), k
+  th = selection.select(flats, groups, n_groups, ks, method=method, previous=previous,
+                        ties=ties)
+  return [np.asarray(m) for m in selection.leaf_masks(flats, groups, th)], th
+
+
+def _reference(arrays, k):
+  flat = np.concatenate([np.abs(np.asarray(a, np.float32)).ravel() for a in arrays])
+  mask = np.zeros(flat.size, bool)
+  mask[np.argsort(flat, kind="stable")[:k]] = True
+  return mask
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("seed", range(3))
+def test_matches_reference_on_random_leaves(method, seed):
+  rng = np.random.default_rng(seed)
+  sizes = rng.integers(1, 400, size=rng.integers(1, 5))
+  arrays = [rng.standard_normal(s).astype(np.float32) * rng.choice([1e-4, 1.0, 30.0])
+            for s in sizes]
+  n = int(sum(sizes))
+  for k in {0, 1, n // 2, int(0.9 * n), n - 1}:
+    masks, _ = _select(arrays, k, method)
+    got = np.concatenate(masks)
+    assert got.sum() == k
+    np.testing.assert_array_equal(got, _reference(arrays, k))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_ties_go_to_the_lowest_index(method):
+  # Values with many exact ties, including exact zeros as after a hard prune.
+  a = np.array([0.0, 2.0, 0.0, 1.0, 1.0, 0.0, 1.0, 2.0, 1.0], np.float32)
+  b = np.array([1.0, 0.0, 1.0], np.float32)
+  for k in range(a.size + b.size):
+    masks, _ = _select([a, b], k, method)
+    np.testing.assert_array_equal(np.concatenate(masks), _reference([a, b], k))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_all_equal_weights_select_exactly_k_lowest_indices(method):
+  a = np.full((7, 5), 0.25, np.float32)
+  masks, _ = _select([a], 12, method)
+  assert masks[0].sum() == 12
+  np.testing.assert_array_equal(masks[0].ravel(), np.arange(35) < 12)
+
+
+def test_ties_below_policy_selects_at_most_k_and_exact_without_ties():
+  a = np.array([0.0, 0.0, 0.0, 3.0, 1.0], np.float32)
+  masks, _ = _select([a], 2, "search", ties="below")
+  assert masks[0].sum() == 0  # the three tied zeros straddle k=2: none is taken
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal(1000).astype(np.float32)
+  masks, _ = _select([x], 900, "search", ties="below")
+  np.testing.assert_array_equal(masks[0], _reference([x], 900))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_layer_scope_selects_per_leaf(method):
+  rng = np.random.default_rng(1)
+  arrays = [rng.standard_normal(s).astype(np.float32) for s in (10, 50, 333)]
+  ks = [math.floor(0.7 * a.size) for a in arrays]
+  masks, _ = _select(arrays, ks, method, scope="layer")
+  for a, m, k in zip(arrays, masks, ks):
+    np.testing.assert_array_equal(m, _reference([a], k))
+
+
+def test_warm_start_from_any_previous_threshold_is_still_exact():
+  rng = np.random.default_rng(2)
+  x = rng.standard_normal(5000).astype(np.float32)
+  k = 4000
+  for previous in [1e-30, 1e-3, 0.5, 1.28, 3.0, 1e30]:
+    masks, th = _select([x], k, "search", previous=jnp.array([previous], jnp.float32))
+    np.testing.assert_array_equal(masks[0], _reference([x], k))
+
+
+def test_nan_scores_are_reported():
+  x = jnp.array([1.0, jnp.nan, 0.5, 2.0])
+  _, th = _select([x], 2, "search")
+  assert not bool(th.ok[0])
+
+
+def test_search_is_jittable_with_a_traced_k():
+  x = jnp.asarray(np.random.default_rng(3).standard_normal(1000), jnp.float32)
+
+  @jax.jit
+  def f(x, k):
+    th = selection.select([x], [0], 1, jnp.reshape(k, (1,)), method="search")
+    return selection.leaf_masks([x], [0], th)[0]
+
+  for k in (0, 10, 999):
+    np.testing.assert_array_equal(np.asarray(f(x, k)), _reference([np.asarray(x)], k))
+
+
+_PROPERTY_SIZE = 64
+
+
+@jax.jit
+def _search_masks(x, k):
+  th = selection.select([x], [0], 1, jnp.reshape(k, (1,)), method="search")
+  return selection.leaf_masks([x], [0], th)[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.lists(st.floats(-1e6, 1e6, width=32, allow_subnormal=False),
+                  min_size=_PROPERTY_SIZE, max_size=_PROPERTY_SIZE),
+    frac=st.floats(0.0, 0.999))
+def test_property_exact_count_and_smallest(data, frac):
+  x = np.asarray(data, np.float32)
+  k = int(math.floor(frac * x.size))
+  got = np.asarray(_search_masks(jnp.asarray(x), k))
+  np.testing.assert_array_equal(got, _reference([x], k))
