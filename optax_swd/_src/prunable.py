@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SCOPES = ("global", "layer")
+SCOPES = ("global", "layer", "erk")
+SCORES = ("magnitude", "layer_normalized")
 
 
 def _is_float_array(leaf) -> bool:
@@ -60,17 +61,84 @@ def resolve(params, prunable) -> tuple[list, list[bool], jax.tree_util.PyTreeDef
   return leaves, flags, treedef
 
 
-def groups(leaves, flags, scope: str):
-  """(flat |w| scores, group of each prunable leaf, number of groups, group sizes)."""
-  scores = [jnp.abs(p).reshape(-1).astype(jnp.float32)
-            for p, f in zip(leaves, flags) if f]
+def erk_counts(shapes, sparsity: float) -> list[int]:
+  """Per-leaf numbers to select under the Erdos-Renyi-Kernel budget (Evci et al. 2020).
+
+  A leaf of shape (d_1, ..., d_r) keeps a fraction proportional to
+  ``sum(d_i) / prod(d_i)`` (fewer weights pruned in small layers), scaled so that the kept
+  weights total ``N - floor(sparsity * N)``; fractions above 1 are capped (those leaves stay
+  dense) and the rest re-scaled. Counts are integers summing exactly to
+  ``floor(sparsity * N)``.
+  """
+  sizes = np.array([int(np.prod(s)) for s in shapes], np.float64)
+  raw = np.array([sum(s) / np.prod(s) for s in shapes], np.float64)
+  total = sizes.sum()
+  keep_total = total - np.floor(sparsity * total)
+  dense = np.zeros(len(shapes), bool)
+  while True:
+    budget = keep_total - sizes[dense].sum()
+    eps = budget / max((raw * sizes)[~dense].sum(), 1e-30)
+    density = np.where(dense, 1.0, eps * raw)
+    if not (density > 1.0).any():
+      break
+    dense |= density > 1.0
+  keep = np.minimum(np.floor(density * sizes), sizes)
+  # Hand the rounding remainder out by largest fractional part, within each leaf's size.
+  remainder = int(keep_total - keep.sum())
+  order = np.argsort(-(density * sizes - keep), kind="stable")
+  for i in order:
+    if remainder <= 0:
+      break
+    if keep[i] < sizes[i]:
+      keep[i] += 1
+      remainder -= 1
+  return [int(n - k) for n, k in zip(sizes, keep)]
+
+
+def layer_normalized_scale(leaf):
+  """1 / RMS of the leaf: ranks weights by their size relative to their own layer."""
+  w = leaf.astype(jnp.float32)
+  rms = jnp.sqrt(jnp.mean(jnp.square(w)))
+  return 1.0 / jnp.maximum(rms, jnp.finfo(jnp.float32).tiny)
+
+
+def groups(leaves, flags, scope: str, sparsity, *, score: str = "magnitude",
+           min_kept: int = 0):
+  """Everything the selection needs for one call.
+
+  Returns:
+    (selection leaves, group of each, number of groups, ks, eligible counts or None).
+  """
+  from optax_swd._src import selection  # pylint: disable=import-outside-toplevel
+  arrays = [p for p, f in zip(leaves, flags) if f]
+  flats = [p.reshape(-1) for p in arrays]
+  scales = [layer_normalized_scale(p) if score == "layer_normalized" else None
+            for p in arrays]
+  sel = [selection.Leaf(f, scale) for f, scale in zip(flats, scales)]
+  sizes_l = [int(f.shape[0]) for f in flats]
   if scope == "global":
-    group_of_leaf = [0] * len(scores)
-    sizes = [sum(int(s.shape[0]) for s in scores)]
+    group_of_leaf, sizes = [0] * len(sel), [sum(sizes_l)]
   else:
-    group_of_leaf = list(range(len(scores)))
-    sizes = [int(s.shape[0]) for s in scores]
-  return scores, group_of_leaf, len(sizes), sizes
+    group_of_leaf, sizes = list(range(len(sel))), sizes_l
+  if scope == "erk":
+    if isinstance(sparsity, jax.core.Tracer):
+      raise ValueError("scope='erk' needs a static sparsity (a Python float).")
+    ks = erk_counts([p.shape for p in arrays], float(sparsity))
+  else:
+    ks = counts_to_select(sparsity, sizes)
+  eligible_counts = None
+  if min_kept and scope == "global":
+    # Never select a leaf's min_kept largest scores: they leave the global pool.
+    caps = [max(n - min_kept, 0) for n in sizes_l]
+    th = selection.select(sel, list(range(len(sel))), len(sel), caps, method="search")
+    eligible = selection.leaf_masks(sel, list(range(len(sel))), th)
+    sel = [selection.Leaf(f, scale, e) for f, scale, e in zip(flats, scales, eligible)]
+    eligible_counts = [sum(caps)]
+    if isinstance(ks, jax.Array):
+      ks = jnp.minimum(ks, sum(caps))
+    else:
+      ks = [min(k, sum(caps)) for k in ks]
+  return sel, group_of_leaf, len(sizes), ks, eligible_counts
 
 
 def num_groups(flags, scope: str) -> int:

@@ -15,7 +15,7 @@ from optax_swd._src import transform
 
 
 def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=None,
-                   selection: str = "auto"):
+                   selection: str = "auto", score: str = "magnitude", min_kept: int = 0):
   """The weights a magnitude criterion prunes: ``True`` for the smallest ``|w|``.
 
   Selects exactly ``floor(sparsity * N)`` prunable weights of smallest magnitude (``N``
@@ -28,6 +28,8 @@ def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=N
     scope: ``"global"`` or ``"layer"``.
     prunable: ``None`` (float leaves with ``ndim >= 2``), a pytree of bools, or a callable.
     selection: ``"auto"``, ``"search"``, ``"bisect"`` or ``"top_k"``.
+    score: ``"magnitude"`` or ``"layer_normalized"`` (as in :func:`optax_swd.swd`).
+    min_kept: never select a leaf's ``min_kept`` largest scores (``scope="global"``).
 
   Returns:
     A pytree of bool arrays shaped like ``params``; non-prunable leaves are all ``False``.
@@ -35,14 +37,19 @@ def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=N
   arguments.sparsity(sparsity)
   arguments.choice("scope", scope, prunable_lib.SCOPES)
   arguments.choice("selection", selection, transform.SELECTIONS)
+  arguments.choice("score", score, prunable_lib.SCORES)
+  if isinstance(min_kept, bool) or not isinstance(min_kept, int) or min_kept < 0:
+    raise ValueError(f"min_kept must be an int >= 0, got {min_kept!r}.")
   leaves, flags, treedef = prunable_lib.resolve(params, prunable)
   if not leaves:
     return params
-  masks, _ = transform.selection_masks(leaves, flags, treedef, sparsity, scope, selection)
+  masks, _ = transform.selection_masks(leaves, flags, treedef, sparsity, scope, selection,
+                                       score=score, min_kept=min_kept)
   return masks
 
 
-def prune(params, sparsity: float, *, scope: str = "global", prunable=None):
+def prune(params, sparsity: float, *, scope: str = "global", prunable=None,
+          score: str = "magnitude", min_kept: int = 0):
   """Hard pruning: zeroes the weights :func:`magnitude_mask` selects.
 
   Used at the end of SWD training (the selected weights are then ~0 already, so cutting
@@ -53,6 +60,8 @@ def prune(params, sparsity: float, *, scope: str = "global", prunable=None):
     sparsity: the fraction of prunable weights to zero, in ``[0, 1)``.
     scope: ``"global"`` or ``"layer"``.
     prunable: ``None`` (float leaves with ``ndim >= 2``), a pytree of bools, or a callable.
+    score: ``"magnitude"`` or ``"layer_normalized"``; use the ``swd`` run's settings.
+    min_kept: never prune a leaf's ``min_kept`` largest scores (``scope="global"``).
 
   Returns:
     The params with exactly ``floor(sparsity * N)`` prunable weights (per scope) set to 0;
@@ -64,7 +73,8 @@ def prune(params, sparsity: float, *, scope: str = "global", prunable=None):
     Array([[ 0., -3.],
            [ 0.,  2.]], dtype=float32)
   """
-  masks = magnitude_mask(params, sparsity, scope=scope, prunable=prunable)
+  masks = magnitude_mask(params, sparsity, scope=scope, prunable=prunable, score=score,
+                         min_kept=min_kept)
   return jax.tree.map(lambda p, m: jnp.where(m, jnp.zeros_like(p), p), params, masks)
 
 

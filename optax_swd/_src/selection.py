@@ -74,14 +74,35 @@ def _less(s, t, big, one):
   return jnp.minimum(jnp.maximum((t - s) * big * big, 0.0), one)
 
 
-def _score(flat):
-  """The selection score of raw weights: |w| in float32 (fused into each pass)."""
-  return jnp.abs(flat).astype(jnp.float32)
+class Leaf(NamedTuple):
+  """One array taking part in a selection, and how its entries are scored.
 
+  The score of entry i is ``|flat[i]| * scale`` (float32), or ``+inf`` (never selected)
+  where ``eligible`` is given and False.
+  """
+  flat: jax.Array
+  scale: jax.Array | None = None
+  eligible: jax.Array | None = None
 
-def _chunks(flat):
-  n = flat.shape[0]
-  return [(i, flat[i:i + _CHUNK]) for i in range(0, max(n, 1), _CHUNK)]
+  @property
+  def size(self) -> int:
+    return int(self.flat.shape[0])
+
+  def score(self, start: int = 0, stop: int | None = None):
+    """Scores of entries [start, stop), computed inside each pass (XLA fuses them)."""
+    whole = start == 0 and stop in (None, self.size)
+    flat = self.flat if whole else self.flat[start:stop]
+    s = jnp.abs(flat).astype(jnp.float32)
+    if self.scale is not None:
+      s = s * self.scale
+    if self.eligible is not None:
+      elig = self.eligible if whole else self.eligible[start:stop]
+      s = jnp.where(elig, s, jnp.float32(jnp.inf))
+    return s
+
+  def chunks(self):
+    """Static (start, stop) ranges of at most 2^24 entries (exact float32 counts)."""
+    return [(i, min(i + _CHUNK, self.size)) for i in range(0, max(self.size, 1), _CHUNK)]
 
 
 def _as_float(bits):
@@ -117,11 +138,11 @@ def _count_less(flats, groups: _Groups, t):
   """Per-group counts of scores < t[g] (t: float32 [G]); returns float32 [G] (NaN on NaN)."""
   big, one = _constants()
   per_leaf = []
-  for flat, g in zip(flats, groups.group_of_leaf):
+  for leaf, g in zip(flats, groups.group_of_leaf):
     total = jnp.float32(0)
-    for _, chunk in _chunks(flat):
+    for start, stop in leaf.chunks():
       # Chunk sums are exact integers (< 2^24); add them as float32 only while exact.
-      total = total + jnp.sum(_less(_score(chunk), t[g], big, one)).astype(jnp.float32)
+      total = total + jnp.sum(_less(leaf.score(start, stop), t[g], big, one))
     per_leaf.append(total)
   return groups.sum(per_leaf)
 
@@ -130,13 +151,13 @@ def _count_ties_before(flats, groups: _Groups, lo, hi, j):
   """Per-group counts of entries with lo <= s < hi and group index < j[g]."""
   big, one = _constants()
   per_leaf = []
-  for flat, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
     total = jnp.int32(0)
-    for start, chunk in _chunks(flat):
-      score = _score(chunk)
+    for start, stop in leaf.chunks():
+      score = leaf.score(start, stop)
       tie = _less(score, hi[g], big, one) - _less(score, lo[g], big, one)
-      cut = jnp.clip(j[g] - (offset + start), 0, chunk.shape[0]).astype(jnp.float32)
-      iota = lax.iota(jnp.float32, chunk.shape[0])
+      cut = jnp.clip(j[g] - (offset + start), 0, stop - start).astype(jnp.float32)
+      iota = lax.iota(jnp.float32, stop - start)
       total = total + jnp.sum(tie * _less(iota, cut, big, one)).astype(jnp.int32)
     per_leaf.append(total)
   return groups.sum(per_leaf)
@@ -217,8 +238,8 @@ def _side_counts(flats, groups: _Groups, t, below):
   """
   big, one = _constants()
   per_leaf, exact = [], []
-  for flat, g in zip(flats, groups.group_of_leaf):
-    x = _less(_score(flat), t[g], big, one)
+  for leaf, g in zip(flats, groups.group_of_leaf):
+    x = _less(leaf.score(), t[g], big, one)
     c = jnp.sum(jnp.where(below[g], x, one - x))
     exact.append(c < 2.0**24)
     per_leaf.append(jnp.where(c < 2.0**24, c, 0.0).astype(jnp.int32))
@@ -240,8 +261,8 @@ def _window_counts(flats, groups: _Groups, t1, t2):
   """
   big, one = _constants()
   per_leaf, exact = [], []
-  for flat, g in zip(flats, groups.group_of_leaf):
-    score = _score(flat)
+  for leaf, g in zip(flats, groups.group_of_leaf):
+    score = leaf.score()
     w = jnp.sum(_less(score, t2[g], big, one) - _less(score, t1[g], big, one))
     exact.append(w < 2.0**24)
     per_leaf.append(jnp.where(w < 2.0**24, w, 0.0).astype(jnp.int32))
@@ -249,7 +270,7 @@ def _window_counts(flats, groups: _Groups, t1, t2):
 
 
 def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
-                      ties: str) -> Threshold:
+                      ties: str, eligible_counts=None) -> Threshold:
   """The counting search for all groups at once (see the module docstring)."""
   g = groups.num_groups
   ks = jnp.asarray(ks, jnp.int32).reshape(g)
@@ -288,7 +309,7 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
   lo = jnp.zeros((g,), jnp.int32)
   hi = jnp.full((g,), _MAX_FINITE_BITS, jnp.int32)
   c_lo = jnp.zeros((g,), jnp.int32)
-  c_hi = sizes
+  c_hi = sizes if eligible_counts is None else jnp.asarray(eligible_counts, jnp.int32)
 
   if secant:
     prev_bits = _as_bits(jnp.asarray(previous, jnp.float32).reshape(g)) if (
@@ -296,7 +317,8 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
 
     def cold_guess(_):
       # Mean-based guess: k-th smallest of a uniform [0, 2*mean] sample.
-      sums = groups.sum([jnp.sum(_score(f)) for f in flats])
+      sums = groups.sum([jnp.sum(jnp.where(jnp.isinf(l.score()), 0.0, l.score()))
+                         for l in flats])
       mean = sums / jnp.maximum(sizes, 1).astype(jnp.float32)
       return _as_bits(2.0 * mean * ks.astype(jnp.float32) / jnp.maximum(sizes, 1))
 
@@ -342,8 +364,8 @@ def _top_k_threshold(flats, groups: _Groups, ks) -> Threshold:
   ks = [int(k) for k in ks]
   los, his, ties = [], [], []
   for g in range(groups.num_groups):
-    members = [f for f, gg in zip(flats, groups.group_of_leaf) if gg == g]
-    scores = _score(jnp.concatenate(members) if len(members) > 1 else members[0])
+    members = [l.score() for l, gg in zip(flats, groups.group_of_leaf) if gg == g]
+    scores = jnp.concatenate(members) if len(members) > 1 else members[0]
     k = int(ks[g])
     if k == 0:
       los.append(jnp.float32(0.0)); his.append(jnp.float32(0.0)); ties.append(jnp.int32(0))
@@ -362,12 +384,16 @@ def _top_k_threshold(flats, groups: _Groups, ks) -> Threshold:
   return Threshold(lo, hi, jnp.stack(ties), ok)
 
 
+def _as_leaves(flats):
+  return [f if isinstance(f, Leaf) else Leaf(f) for f in flats]
+
+
 def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=None,
-           ties="index"):
+           ties="index", eligible_counts=None):
   """Finds per-group thresholds selecting the ks[g] smallest scores of each group.
 
   Args:
-    flats: list of 1-D float32 arrays of non-negative scores.
+    flats: list of 1-D float arrays (scored by magnitude) or of :class:`Leaf`.
     group_of_leaf: the group index of each array.
     num_groups: the number of groups.
     ks: the number to select in each group (ints, or an int32 array for "search").
@@ -377,11 +403,14 @@ def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=No
       first) or "below" (entries tied with the k-th smallest are left out, so at most k
       are selected; cheaper, and exact whenever the scores are distinct). "top_k" always
       uses "index".
+    eligible_counts: per group, how many entries have a finite score (when leaves carry
+      ``eligible`` masks); ks must not exceed it.
 
   Returns:
     A ``Threshold``; ``masks(flats, group_of_leaf, threshold)`` turns it into masks.
   """
-  groups = _Groups([f.shape[0] for f in flats], group_of_leaf, num_groups)
+  flats = _as_leaves(flats)
+  groups = _Groups([f.size for f in flats], group_of_leaf, num_groups)
   if method == "top_k":
     return _top_k_threshold(flats, groups, ks)
   if method not in ("search", "bisect"):
@@ -389,19 +418,19 @@ def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=No
   if ties not in ("index", "below"):
     raise ValueError(f"ties must be 'index' or 'below', got {ties!r}.")
   return _search_threshold(flats, groups, ks, previous, secant=(method == "search"),
-                           ties=ties)
+                           ties=ties, eligible_counts=eligible_counts)
 
 
 def leaf_masks(flats, group_of_leaf, threshold: Threshold):
   """The boolean selection mask of each flat array, given its group's threshold."""
   big, one = _constants()
-  sizes = [f.shape[0] for f in flats]
-  groups = _Groups(sizes, group_of_leaf, threshold.lo.shape[0])
+  flats = _as_leaves(flats)
+  groups = _Groups([f.size for f in flats], group_of_leaf, threshold.lo.shape[0])
   out = []
-  for flat, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
-    score = _score(flat)
+  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+    score = leaf.score()
     below = _less(score, threshold.lo[g], big, one) > 0.5
     tie = _less(score, threshold.hi[g], big, one) > 0.5
-    index_ok = lax.iota(jnp.int32, flat.shape[0]) < (threshold.tie_index[g] - offset)
+    index_ok = lax.iota(jnp.int32, leaf.size) < (threshold.tie_index[g] - offset)
     out.append(below | (tie & index_ok))
   return out

@@ -15,6 +15,7 @@ from optax_swd._src import schedule as schedule_lib
 from optax_swd._src import selection as selection_lib
 
 SELECTIONS = ("auto",) + selection_lib.METHODS
+FORMS = ("gradient", "proximal")
 
 
 class SWDState(NamedTuple):
@@ -46,18 +47,26 @@ def _decayed(update, weight, mask, coef):
   return update + decay.astype(update.dtype)
 
 
-def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous=None):
-  """Masks (True = among the smallest magnitudes) for each leaf, and the thresholds."""
-  scores, group_of_leaf, n_groups, sizes = prunable_lib.groups(leaves, flags, scope)
-  ks = prunable_lib.counts_to_select(sparsity, sizes)
+def _proximal(update, weight, mask, shrink):
+  """The update taking masked weights to (w + u) / (1 + shrink)."""
+  new = weight.astype(jnp.float32) + update.astype(jnp.float32)
+  delta = jnp.where(mask, new * (shrink / (1.0 + shrink)), 0.0)
+  return update - delta.astype(update.dtype)
+
+
+def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous=None, *,
+                    score="magnitude", min_kept=0):
+  """Masks (True = among the smallest scores) for each leaf, and the thresholds."""
+  sel, group_of_leaf, n_groups, ks, eligible_counts = prunable_lib.groups(
+      leaves, flags, scope, sparsity, score=score, min_kept=min_kept)
   method = "search" if selection == "auto" else selection
   if method == "top_k" and isinstance(ks, jax.Array):
     raise ValueError(
         "selection='top_k' needs a static sparsity (a Python float); under "
         "inject_hyperparams use selection='auto'.")
-  threshold = selection_lib.select(scores, group_of_leaf, n_groups, ks, method=method,
-                                   previous=previous)
-  flat_masks = iter(selection_lib.leaf_masks(scores, group_of_leaf, threshold))
+  threshold = selection_lib.select(sel, group_of_leaf, n_groups, ks, method=method,
+                                   previous=previous, eligible_counts=eligible_counts)
+  flat_masks = iter(selection_lib.leaf_masks(sel, group_of_leaf, threshold))
   masks = [next(flat_masks).reshape(jnp.shape(p)) if f else jnp.zeros(jnp.shape(p), bool)
            for p, f in zip(leaves, flags)]
   return jax.tree.unflatten(treedef, masks), threshold
@@ -74,6 +83,10 @@ def swd(
     scope: str = "global",
     prunable=None,
     selection: str = "auto",
+    form: str = "gradient",
+    learning_rate: float | optax.Schedule | None = None,
+    score: str = "magnitude",
+    min_kept: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Selective Weight Decay: an extra, growing weight decay on the weights to prune.
 
@@ -94,9 +107,19 @@ def swd(
   chain ``optax.add_decayed_weights`` for it. The selection is recomputed from the current
   params at every update; ties at the threshold go to the lowest index (flattening order).
 
-  Place ``swd`` before the optimizer's scaling, as a gradient term (the paper's form).
-  With SGD (momentum ``beta``) the penalty is an explicit step on a quadratic of curvature
-  ``a * mu``: it is stable only while ``lr * a(t) * mu < 2 (1 + beta)``.
+  Two forms of the penalty step:
+
+  * ``form="gradient"`` (default, the paper's): place ``swd`` before the optimizer; the
+    term above is added to the gradient. With SGD (momentum ``beta``) it is an explicit
+    step on a quadratic of curvature ``a * mu``, stable only while
+    ``lr * a(t) * mu < 2 (1 + beta)`` (``< 2 (1 + beta) / (1 + 2 beta)`` with Nesterov);
+    with Adam the term is divided by Adam's normaliser.
+  * ``form="proximal"``: place ``swd`` *after* the optimizer (its incoming updates are
+    parameter steps) and give it the optimizer's ``learning_rate``. The selected weights
+    take the implicit (proximal) step of the penalty,
+    ``w_new = (w + u) / (1 + lr(t) * a(t) * mu)``, a contraction for any step size: it
+    cannot diverge, and its strength does not depend on Adam's normaliser. For small
+    ``lr * a * mu`` it equals the gradient form applied after the optimizer.
 
   Args:
     sparsity: the fraction of prunable weights to select, in ``[0, 1)``.
@@ -108,7 +131,9 @@ def swd(
     penalty: instead of the exponential schedule, a fixed ``a`` (float ``>= 0``) or any
       ``optax.Schedule`` of the update count returning ``a``.
     scope: ``"global"`` (one magnitude threshold over all prunable leaves, the paper's
-      setting) or ``"layer"`` (the same fraction in every prunable leaf).
+      setting), ``"layer"`` (the same fraction in every prunable leaf) or ``"erk"``
+      (per-leaf fractions of the Erdos-Renyi-Kernel budget, Evci et al. 2020: small
+      layers keep more, summing to the target).
     prunable: which leaves take part: ``None`` (every float leaf with ``ndim >= 2``, i.e.
       kernels), a pytree of bools with the params' structure, or a callable
       ``params -> such a pytree``.
@@ -117,6 +142,15 @@ def swd(
       threshold: a few fused passes over the weights), ``"bisect"`` (exact bisection on
       the float bits, ~31 passes) or ``"top_k"`` (``jax.lax.top_k``). All give the same
       masks.
+    form: ``"gradient"`` or ``"proximal"`` (see above).
+    learning_rate: the optimizer's learning rate (float or ``optax.Schedule``); required
+      by, and only used by, ``form="proximal"``.
+    score: ``"magnitude"`` (``|w|``, the paper's) or ``"layer_normalized"`` (``|w|``
+      divided by the RMS of its leaf, so that one global ranking does not favour layers
+      initialised at a larger scale).
+    min_kept: with ``scope="global"``, never select a leaf's ``min_kept`` largest scores,
+      so no layer is emptied (the selection is then the ``floor(sparsity * N)`` smallest
+      among the remaining weights, or all of them if fewer). ``0``: the plain global rule.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its ``update`` requires ``params`` and
@@ -150,6 +184,24 @@ def swd(
   schedule = schedule_lib.penalty_schedule(penalty, a_min, a_max, total_steps)
   arguments.choice("scope", scope, prunable_lib.SCOPES)
   arguments.choice("selection", selection, SELECTIONS)
+  arguments.choice("form", form, FORMS)
+  arguments.choice("score", score, prunable_lib.SCORES)
+  if isinstance(min_kept, bool) or not isinstance(min_kept, int) or min_kept < 0:
+    raise ValueError(f"min_kept must be an int >= 0, got {min_kept!r}.")
+  if form == "proximal":
+    if learning_rate is None:
+      raise ValueError(
+          "learning_rate is required with form='proximal' (the optimizer's learning "
+          "rate, a float > 0 or an optax.Schedule).")
+    if callable(learning_rate):
+      lr_schedule = learning_rate
+    else:
+      arguments.real("learning_rate", learning_rate, low=0.0, low_open=True,
+                     accepted=" > 0")
+      lr_schedule = lambda count: jnp.asarray(learning_rate, jnp.float32)
+  elif learning_rate is not None:
+    raise ValueError("learning_rate is only used with form='proximal'; got "
+                     f"form={form!r}.")
 
   def init_fn(params):
     _, flags, _ = prunable_lib.resolve(params, prunable)
@@ -169,16 +221,21 @@ def swd(
     if not leaves:
       return updates, state._replace(count=optax.safe_increment(state.count))
     masks, threshold = selection_masks(leaves, flags, treedef, sparsity, scope, selection,
-                                       previous=state.threshold)
+                                       previous=state.threshold, score=score,
+                                       min_kept=min_kept)
     coef = jnp.asarray(schedule(state.count), jnp.float32) * jnp.asarray(
         weight_decay, jnp.float32)
     # NaN scores leave the selection undefined: make that loud rather than wrong.
     coef = jnp.where(jnp.all(threshold.ok), coef, jnp.nan)
     update_leaves = treedef.flatten_up_to(updates)
     mask_leaves = treedef.flatten_up_to(masks)
-    new_leaves = [
-        _decayed(u, w, m, coef) if f else u
-        for u, w, m, f in zip(update_leaves, leaves, mask_leaves, flags)]
+    if form == "gradient":
+      apply = lambda u, w, m: _decayed(u, w, m, coef)
+    else:
+      shrink = jnp.asarray(lr_schedule(state.count), jnp.float32) * coef
+      apply = lambda u, w, m: _proximal(u, w, m, shrink)
+    new_leaves = [apply(u, w, m) if f else u
+                  for u, w, m, f in zip(update_leaves, leaves, mask_leaves, flags)]
     new_updates = jax.tree.unflatten(treedef, new_leaves)
     new_state = SWDState(
         count=optax.safe_increment(state.count),

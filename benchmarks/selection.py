@@ -1,0 +1,180 @@
+"""Micro-benchmark of the selection methods and of SWD's overhead in a training step.
+
+Part 1 times, at N = 0.27M, 11M and 25M float32 weights in one leaf at sparsity 0.9,
+each way of finding the mask, and the whole `swd` update, as a ratio to one elementwise
+pass `jnp.sum(jnp.abs(w))` over the same array. Candidates are interleaved (one call of
+each per round) so that the machine's noise hits all of them alike; we report the median
+ratio and the 25-75% range over rounds.
+
+Part 2 times a ResNet-20 (CIFAR, 16 maps, 0.27M params) training step at batch 128 with
+`optax.sgd` and with `optax.chain(swd, optax.sgd)`, interleaved, and reports the overhead.
+
+Run: python -m benchmarks.selection [--sizes 270000 11000000 25000000] [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import optax_swd
+from optax_swd._src import selection as selection_lib
+
+
+def _timed(fn, *args):
+  start = time.perf_counter()
+  jax.block_until_ready(fn(*args))
+  return time.perf_counter() - start
+
+
+def _interleaved(candidates: dict, rounds: int, slow: frozenset = frozenset(),
+                 slow_rounds: int = 3):
+  """Runs each candidate once per round (after one warm-up call); returns seconds lists."""
+  for fn, args in candidates.values():
+    jax.block_until_ready(fn(*args))
+  times = {name: [] for name in candidates}
+  for r in range(rounds):
+    for name, (fn, args) in candidates.items():
+      if name in slow and r >= slow_rounds:
+        continue
+      times[name].append(_timed(fn, *args))
+  return times
+
+
+def _summary(times, base):
+  """Median ratio to the base and its 25-75% range, pairing each round with its base."""
+  out = {}
+  for name, ts in times.items():
+    ratios = np.asarray(ts) / np.asarray(base[:len(ts)])
+    out[name] = {
+        "median_ms": 1e3 * float(np.median(ts)),
+        "ratio": float(np.median(ratios)),
+        "ratio_q25": float(np.percentile(ratios, 25)),
+        "ratio_q75": float(np.percentile(ratios, 75)),
+        "rounds": len(ts),
+    }
+  return out
+
+
+def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
+  """Ratios of each selection method (and the full swd update) to one elementwise pass."""
+  key_w, key_g, key_d = jax.random.split(jax.random.PRNGKey(0), 3)
+  w = 0.05 * jax.random.normal(key_w, (n,), jnp.float32)
+  grads = 1e-3 * jax.random.normal(key_g, (n,), jnp.float32)
+  # The previous step's weights: one small SGD-like move away.
+  w_prev = w + 5e-5 * jax.random.normal(key_d, (n,), jnp.float32)
+  k = int(np.floor(sparsity * n))
+
+  def select_fn(method):
+    def fn(x, previous):
+      th = selection_lib.select([x], [0], 1, [k], method=method, previous=previous)
+      return selection_lib.leaf_masks([x], [0], th)[0]
+    return jax.jit(fn)
+
+  prev_th = selection_lib.select([w_prev], [0], 1, [k], method="search").lo
+  zero = jnp.zeros((1,), jnp.float32)
+  params, g = {"w": w}, {"w": grads}
+  tx = optax_swd.swd(sparsity, total_steps=1000, prunable={"w": True})
+  state = tx.init({"w": w_prev})
+  _, warm_state = tx.update(g, state, {"w": w_prev})
+  update = jax.jit(tx.update)
+  elementwise = jax.jit(lambda x: jnp.sum(jnp.abs(x)))
+  candidates = {
+      "elementwise_pass": (elementwise, (w,)),
+      "search_warm": (select_fn("search"), (w, prev_th)),
+      "search_cold": (select_fn("search"), (w, zero)),
+      "bisect": (select_fn("bisect"), (w, zero)),
+      "swd_update_warm": (update, (g, warm_state, params)),
+      "sgd_like_update": (jax.jit(lambda g, w: g + 5e-4 * w), (grads, w)),
+  }
+  if with_top_k:
+    candidates["top_k"] = (select_fn("top_k"), (w, zero))
+  times = _interleaved(candidates, rounds, slow=frozenset({"top_k"}))
+  # Exactness check on the way: all methods give the same mask.
+  masks = {m: np.asarray(select_fn(m)(w, zero)) for m in (
+      ("search", "bisect", "top_k") if with_top_k else ("search", "bisect"))}
+  ref = next(iter(masks.values()))
+  assert all((m == ref).all() for m in masks.values()), "methods disagree"
+  assert int(ref.sum()) == k
+  return _summary(times, times["elementwise_pass"])
+
+
+def step_overhead(rounds: int, batch: int = 128):
+  """ResNet-20 train step: plain SGD vs SWD + SGD, interleaved."""
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  from benchmarks import models  # pylint: disable=import-outside-toplevel
+
+  model = models.ResNet20(num_classes=10, width=16)
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((batch, 32, 32, 3)), jnp.float32)
+  y = jnp.asarray(np.random.default_rng(1).integers(0, 10, batch))
+  variables = model.init(jax.random.PRNGKey(0), x, train=False)
+  params, batch_stats = variables["params"], variables["batch_stats"]
+
+  def make_step(tx):
+    def loss_fn(p, bs):
+      logits, new_state = model.apply({"params": p, "batch_stats": bs}, x, train=True,
+                                      mutable=["batch_stats"])
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+      return loss, new_state["batch_stats"]
+
+    @jax.jit
+    def step(p, bs, opt_state):
+      (loss, bs), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, bs)
+      updates, opt_state = tx.update(grads, opt_state, p)
+      return optax.apply_updates(p, updates), bs, opt_state, loss
+    return step, tx.init(params)
+
+  sgd = optax.chain(optax.add_decayed_weights(5e-4), optax.sgd(0.1, momentum=0.9))
+  swd = optax.chain(optax.add_decayed_weights(5e-4), optax_swd.swd(0.9, total_steps=1000),
+                    optax.sgd(0.1, momentum=0.9))
+  step_sgd, st_sgd = make_step(sgd)
+  step_swd, st_swd = make_step(swd)
+  # Warm the SWD state so the search starts from a previous threshold, as in training.
+  p_swd, bs_swd, st_swd, _ = step_swd(params, batch_stats, st_swd)
+  candidates = {
+      "sgd_step": (step_sgd, (params, batch_stats, st_sgd)),
+      "swd_sgd_step": (step_swd, (p_swd, bs_swd, st_swd)),
+  }
+  times = _interleaved(candidates, rounds)
+  summary = _summary(times, times["sgd_step"])
+  n_params = sum(int(np.size(l)) for l in jax.tree.leaves(params))
+  summary["params"] = n_params
+  return summary
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--sizes", type=int, nargs="+", default=[270_000, 11_000_000, 25_000_000])
+  parser.add_argument("--sparsity", type=float, default=0.9)
+  parser.add_argument("--rounds", type=int, default=9)
+  parser.add_argument("--step-rounds", type=int, default=15)
+  parser.add_argument("--no-top-k", action="store_true")
+  parser.add_argument("--no-step", action="store_true")
+  args = parser.parse_args(argv)
+  results = {"device": str(jax.devices()[0]), "jax": jax.__version__, "selection": {}}
+  for n in args.sizes:
+    res = selection_costs(n, args.sparsity, args.rounds, with_top_k=not args.no_top_k)
+    results["selection"][n] = res
+    print(f"\nN = {n:,}  (ratio to one elementwise pass, median [q25, q75]; "
+          f"pass = {res['elementwise_pass']['median_ms']:.2f} ms)")
+    for name, r in res.items():
+      print(f"  {name:18s} {r['ratio']:9.1f}x [{r['ratio_q25']:.1f}, {r['ratio_q75']:.1f}]"
+            f"  {r['median_ms']:9.2f} ms  ({r['rounds']} rounds)")
+  if not args.no_step:
+    res = step_overhead(args.step_rounds)
+    results["step"] = res
+    r = res["swd_sgd_step"]
+    print(f"\nResNet-20 ({res['params']:,} params) train step, batch 128: sgd "
+          f"{res['sgd_step']['median_ms']:.1f} ms, swd+sgd {r['median_ms']:.1f} ms, "
+          f"ratio {r['ratio']:.4f} [{r['ratio_q25']:.4f}, {r['ratio_q75']:.4f}]")
+  print(json.dumps(results))
+
+
+if __name__ == "__main__":
+  main()
