@@ -63,3 +63,16 @@ def choice(name: str, value, options):
   if not isinstance(value, str) or value not in options:
     raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}.")
   return value
+
+
+def nonnegative_int(name: str, value):
+  """Checks that ``value`` is an integer >= 0 (an integer-valued array is accepted)."""
+  value_c = concrete(value)
+  if value_c is None:
+    return value
+  if isinstance(value_c, bool) or not isinstance(value_c, numbers.Real) or (
+      isinstance(value_c, float) and not value_c.is_integer()):
+    raise TypeError(f"{name} must be an int >= 0, got {value!r}.")
+  if value_c < 0:
+    raise ValueError(f"{name} must be an int >= 0, got {value!r}.")
+  return value

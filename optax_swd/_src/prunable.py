@@ -127,17 +127,23 @@ def groups(leaves, flags, scope: str, sparsity, *, score: str = "magnitude",
   else:
     ks = counts_to_select(sparsity, sizes)
   eligible_counts = None
-  if min_kept and scope == "global":
+  traced = isinstance(min_kept, jax.core.Tracer)  # e.g. under optax.inject_hyperparams
+  if scope == "global" and (traced or int(min_kept) > 0):
     # Never select a leaf's min_kept largest scores: they leave the global pool.
-    caps = [max(n - min_kept, 0) for n in sizes_l]
+    if traced:
+      caps = jnp.maximum(jnp.asarray(sizes_l, jnp.int32) - min_kept.astype(jnp.int32), 0)
+      total_caps = jnp.sum(caps)
+    else:
+      caps = [max(n - int(min_kept), 0) for n in sizes_l]
+      total_caps = sum(caps)
     th = selection.select(sel, list(range(len(sel))), len(sel), caps, method="search")
     eligible = selection.leaf_masks(sel, list(range(len(sel))), th)
     sel = [selection.Leaf(f, scale, e) for f, scale, e in zip(flats, scales, eligible)]
-    eligible_counts = [sum(caps)]
-    if isinstance(ks, jax.Array):
-      ks = jnp.minimum(ks, sum(caps))
+    eligible_counts = jnp.reshape(total_caps, (1,)) if traced else [total_caps]
+    if traced or isinstance(ks, jax.Array):
+      ks = jnp.minimum(jnp.asarray(ks, jnp.int32), total_caps)
     else:
-      ks = [min(k, sum(caps)) for k in ks]
+      ks = [min(k, total_caps) for k in ks]
   return sel, group_of_leaf, len(sizes), ks, eligible_counts
 
 

@@ -38,8 +38,7 @@ def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=N
   arguments.choice("scope", scope, prunable_lib.SCOPES)
   arguments.choice("selection", selection, transform.SELECTIONS)
   arguments.choice("score", score, prunable_lib.SCORES)
-  if isinstance(min_kept, bool) or not isinstance(min_kept, int) or min_kept < 0:
-    raise ValueError(f"min_kept must be an int >= 0, got {min_kept!r}.")
+  arguments.nonnegative_int("min_kept", min_kept)
   leaves, flags, treedef = prunable_lib.resolve(params, prunable)
   if not leaves:
     return params

@@ -186,8 +186,7 @@ def swd(
   arguments.choice("selection", selection, SELECTIONS)
   arguments.choice("form", form, FORMS)
   arguments.choice("score", score, prunable_lib.SCORES)
-  if isinstance(min_kept, bool) or not isinstance(min_kept, int) or min_kept < 0:
-    raise ValueError(f"min_kept must be an int >= 0, got {min_kept!r}.")
+  arguments.nonnegative_int("min_kept", min_kept)
   if form == "proximal":
     if learning_rate is None:
       raise ValueError(
