@@ -1,0 +1,226 @@
+"""Default hyper-parameters of each benchmark, as data, and the resolved config of a run.
+
+A *benchmark* is a data source with a model and its training recipe:
+
+============== ======== ============ ====== ====== ================================
+benchmark      data     model        epochs batch  default optimizer
+============== ======== ============ ====== ====== ================================
+digits         digits   lenet300100  30     64     SGD lr 0.05, momentum 0.9, steps
+cora           cora     gcn          200    full   Adam lr 0.01 (Kipf & Welling)
+citeseer       citeseer gcn          200    full   Adam lr 0.01 (Kipf & Welling)
+mnist-lenet300 mnist    lenet300100  20     128    SGD lr 0.1, momentum 0.9, steps
+mnist-lenet5   mnist    lenet5       20     128    SGD lr 0.05, momentum 0.9, steps
+============== ======== ============ ====== ====== ================================
+
+``mnist`` is ``mnist-lenet300`` (or ``mnist-lenet5`` with ``model="lenet5"``). Every
+benchmark also has defaults for the other optimizer (``--optimizer sgd|adam``): on the
+graphs Adam is the dense recipe, and SGD with momentum (lr 5.0, step schedule: the
+row-normalised features make the gradients small; it matches Adam's accuracy) is the
+option that SWD's penalty was designed for. All use weight decay 5e-4 (on every
+parameter) and SWD's ``a_min = 0.1``. ``a_max`` is the paper's 1e5 with SGD on images,
+1e4 with SGD on the graphs (``lr * a * mu`` must stay below ``2 (1 + momentum)`` for the
+penalty step to be stable, and the graphs' learning rate is large), and 1e3 with Adam
+(whose normalised steps need no huge final penalty to reach ~0).
+
+The digits model is the LeNet-300-100 MLP: it trains in seconds on a CPU; ``lenet5``
+(with a padded second convolution for 8x8 inputs) is available with ``model="lenet5"``.
+
+SGD schedules: ``"step"`` divides the learning rate by 10 at 50% and 75% of a phase
+(He et al.; Renda et al.), ``"cosine"`` decays it to 0, ``"constant"`` keeps it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerDefaults:
+  """Defaults of one optimizer for one benchmark."""
+  lr: float
+  schedule: str = "constant"
+  momentum: float = 0.9  # SGD only
+  nesterov: bool = False  # SGD only
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+  """A data source, a model and the default training recipe.
+
+  Attributes:
+    data: the data source (see :data:`benchmarks.data.SOURCES`).
+    model: the default model (see :data:`benchmarks.models.MODELS`).
+    models: the models this data can train.
+    epochs: the training budget, the same for every method.
+    batch_size: minibatch size, ``None`` for full batch (graphs).
+    optimizer: the default optimizer name.
+    optimizers: the defaults of each optimizer.
+    weight_decay: the ordinary L2 weight decay on all parameters (and SWD's ``mu``).
+    a_min, a_max: SWD's penalty multiplier range.
+    a_max_adam: ``a_max`` when the optimizer is Adam (whose normalised steps do not need
+      the huge final penalty that SGD's decayed learning rate does).
+  """
+  data: str
+  model: str
+  models: tuple[str, ...]
+  epochs: int
+  batch_size: int | None
+  optimizer: str
+  optimizers: Mapping[str, OptimizerDefaults]
+  weight_decay: float = 5e-4
+  a_min: float = 0.1
+  a_max: float = 1e5
+  a_max_adam: float = 1e3
+  eval_batch_size: int = 1000
+
+
+_IMAGE_MODELS = ("lenet300100", "lenet5")
+_GRAPH = dict(
+    model="gcn", models=("gcn",), epochs=200, batch_size=None, optimizer="adam",
+    optimizers={"adam": OptimizerDefaults(lr=0.01),
+                "sgd": OptimizerDefaults(lr=5.0, schedule="step")},
+    a_max=1e4, a_max_adam=1e3)
+
+BENCHMARKS: Mapping[str, Benchmark] = {
+    "digits": Benchmark(
+        data="digits", model="lenet300100", models=_IMAGE_MODELS, epochs=30,
+        batch_size=64, optimizer="sgd",
+        optimizers={"sgd": OptimizerDefaults(lr=0.05, schedule="step"),
+                    "adam": OptimizerDefaults(lr=1e-3)}),
+    "cora": Benchmark(data="cora", **_GRAPH),
+    "citeseer": Benchmark(data="citeseer", **_GRAPH),
+    "mnist-lenet300": Benchmark(
+        data="mnist", model="lenet300100", models=_IMAGE_MODELS, epochs=20,
+        batch_size=128, optimizer="sgd",
+        optimizers={"sgd": OptimizerDefaults(lr=0.1, schedule="step"),
+                    "adam": OptimizerDefaults(lr=1e-3)}),
+    "mnist-lenet5": Benchmark(
+        data="mnist", model="lenet5", models=_IMAGE_MODELS, epochs=20, batch_size=128,
+        optimizer="sgd",
+        optimizers={"sgd": OptimizerDefaults(lr=0.05, schedule="step"),
+                    "adam": OptimizerDefaults(lr=1e-3)}),
+}
+ALIASES = {"mnist": "mnist-lenet300"}
+NAMES = tuple(BENCHMARKS) + tuple(ALIASES)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Every hyper-parameter of one run, fully resolved (no ``None`` left but batch size).
+
+  ``benchmark`` names the recipe the defaults came from; the remaining fields may
+  override it. Method-specific fields are used only by their method:
+  ``a_min``/``a_max``/``swd_weight_decay`` by ``swd``, ``prune_fraction`` by
+  ``magnitude_ft`` and ``lr_rewinding``, ``gmp_*`` by ``gmp``.
+  """
+  benchmark: str
+  data: str
+  model: str
+  method: str
+  sparsity: float
+  seed: int
+  epochs: int
+  batch_size: int | None
+  eval_batch_size: int
+  optimizer: str
+  lr: float
+  schedule: str
+  momentum: float
+  nesterov: bool
+  weight_decay: float
+  a_min: float
+  a_max: float
+  swd_weight_decay: float
+  prune_fraction: float = 0.5
+  gmp_begin: float = 0.1
+  gmp_end: float = 0.75
+  gmp_updates: int = 20
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def resolve_benchmark(name: str, model: str | None = None) -> tuple[str, Benchmark]:
+  """The canonical benchmark name and recipe for ``name`` (aliases allowed) and model.
+
+  Raises:
+    ValueError: unknown benchmark, or a model the benchmark's data cannot train.
+  """
+  if name not in BENCHMARKS and name not in ALIASES:
+    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(NAMES)}")
+  canonical = ALIASES.get(name, name)
+  bench = BENCHMARKS[canonical]
+  if model is not None and model != bench.model:
+    if model not in bench.models:
+      raise ValueError(f"model {model!r} does not fit dataset {name!r}; choose from "
+                       f"{', '.join(bench.models)}")
+    # A benchmark of the same data whose default is this model, if there is one.
+    for other, b in BENCHMARKS.items():
+      if b.data == bench.data and b.model == model:
+        return other, b
+  return canonical, bench
+
+
+def run_config(dataset: str, method: str, sparsity: float, seed: int = 0, *,
+               model: str | None = None, **overrides) -> RunConfig:
+  """Resolves a run: the benchmark's defaults, with ``overrides`` (``None`` = default).
+
+  Args:
+    dataset: a benchmark name (:data:`NAMES`).
+    method: a method name (:data:`benchmarks.methods.METHODS`; not checked here).
+    sparsity: the target sparsity in ``[0, 1)``; ``dense`` has none (recorded as 0).
+    seed: the training seed.
+    model: a model other than the benchmark's default.
+    **overrides: any other :class:`RunConfig` field.
+
+  Raises:
+    ValueError: unknown dataset, model, optimizer, schedule or field; bad values.
+  """
+  name, bench = resolve_benchmark(dataset, model)
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  fields = {f.name for f in dataclasses.fields(RunConfig)}
+  unknown = set(overrides) - fields
+  if unknown:
+    raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+  optimizer = overrides.pop("optimizer", bench.optimizer)
+  if optimizer not in OPTIMIZERS:
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+  opt = bench.optimizers[optimizer]
+  weight_decay = overrides.pop("weight_decay", bench.weight_decay)
+  values = dict(
+      benchmark=name, data=bench.data, model=model or bench.model, method=method,
+      sparsity=0.0 if method == "dense" else float(sparsity), seed=int(seed), epochs=bench.epochs,
+      batch_size=bench.batch_size, eval_batch_size=bench.eval_batch_size,
+      optimizer=optimizer, lr=opt.lr, schedule=opt.schedule, momentum=opt.momentum,
+      nesterov=opt.nesterov, weight_decay=weight_decay, a_min=bench.a_min,
+      a_max=bench.a_max_adam if optimizer == "adam" else bench.a_max,
+      swd_weight_decay=weight_decay)
+  values.update(overrides)
+  config = RunConfig(**values)
+  validate(config)
+  return config
+
+
+def validate(config: RunConfig) -> None:
+  """Raises ValueError naming the first bad field of ``config``."""
+  checks = [
+      (0.0 <= config.sparsity < 1.0, "sparsity must be in [0, 1)"),
+      (config.epochs >= 1, "epochs must be >= 1"),
+      (config.batch_size is None or config.batch_size >= 1, "batch size must be >= 1"),
+      (config.lr > 0, "lr must be > 0"),
+      (config.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+      (config.weight_decay >= 0, "weight decay must be >= 0"),
+      (config.swd_weight_decay >= 0, "SWD weight decay must be >= 0"),
+      (0 < config.a_min <= config.a_max, "need 0 < a_min <= a_max"),
+      (0.0 < config.prune_fraction < 1.0, "prune fraction must be in (0, 1)"),
+      (0.0 <= config.gmp_begin < config.gmp_end <= 1.0,
+       "need 0 <= gmp begin < gmp end <= 1"),
+      (config.gmp_updates >= 1, "gmp updates must be >= 1"),
+  ]
+  for ok, message in checks:
+    if not ok:
+      raise ValueError(message)

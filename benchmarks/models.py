@@ -1,0 +1,186 @@
+"""Flax (linen) models of the benchmarks.
+
+Every model is called as ``model.apply(variables, *inputs, train=bool, ...)``, where
+``inputs`` is the batch's ``inputs`` tuple: ``(images,)`` for the image models (NHWC
+float32) and ``(features, adjacency)`` for :class:`GCN`. The models are pure functions of
+their variables: ``params``, plus ``batch_stats`` for :class:`ResNet20` (BatchNorm), and
+draw dropout noise from the ``"dropout"`` RNG stream.
+
+Prunable weights are the kernels (the leaves with ``ndim >= 2``), which is
+:mod:`optax_swd`'s default rule; biases and BatchNorm scales are not pruned.
+
+* :class:`GCN`: the two-layer graph convolutional network of Kipf & Welling (ICLR 2017).
+* :class:`LeNet300100`: the fully connected 300-100 network (LeCun et al. 1998).
+* :class:`LeNet5`: conv 6 -> conv 16 (5x5) -> dense 120 -> 84, for 28x28 or 8x8 inputs.
+* :class:`ResNet20`: the CIFAR ResNet of He et al. (CVPR 2016), with option-A shortcuts.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Union
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.experimental import sparse
+
+MODELS = ("gcn", "lenet300100", "lenet5", "resnet20")
+
+
+Matrix = Union[jax.Array, sparse.BCOO]
+
+
+class GraphConv(nn.Module):
+  """One graph convolution ``A_hat (X W)``, with ``A_hat`` given (already normalised).
+
+  ``x`` and ``adjacency`` may be dense arrays or ``jax.experimental.sparse.BCOO``
+  matrices (the Planetoid loaders give sparse ones: both are >98% zeros).
+  """
+  features: int
+  use_bias: bool = False
+
+  @nn.compact
+  def __call__(self, x: Matrix, adjacency: Matrix) -> jax.Array:
+    kernel = self.param("kernel", nn.initializers.glorot_uniform(),
+                        (x.shape[-1], self.features))
+    h = adjacency @ (x @ kernel)
+    if self.use_bias:
+      h = h + self.param("bias", nn.initializers.zeros, (self.features,))
+    return h
+
+
+class GCN(nn.Module):
+  """Two-layer GCN: dropout -> GraphConv(hidden) -> ReLU -> dropout -> GraphConv(classes).
+
+  As in Kipf & Welling's code, the layers have no bias, and dropout on sparse input
+  features drops stored entries only (the same distribution as dense dropout, since
+  dropping a zero changes nothing, at a fraction of the cost).
+
+  Attributes:
+    num_classes: the number of output logits.
+    hidden: hidden width (Kipf & Welling: 16).
+    dropout_rate: dropout on the input features and the hidden layer (0.5).
+  """
+  num_classes: int
+  hidden: int = 16
+  dropout_rate: float = 0.5
+
+  @nn.compact
+  def __call__(self, features: Matrix, adjacency: Matrix, *, train: bool) -> jax.Array:
+    dropout = nn.Dropout(self.dropout_rate, deterministic=not train)
+    if isinstance(features, sparse.BCOO):
+      x = sparse.BCOO((dropout(features.data), features.indices), shape=features.shape)
+    else:
+      x = dropout(features)
+    x = nn.relu(GraphConv(self.hidden, name="conv1")(x, adjacency))
+    x = dropout(x)
+    return GraphConv(self.num_classes, name="conv2")(x, adjacency)
+
+
+class LeNet300100(nn.Module):
+  """Flatten -> Dense 300 -> ReLU -> Dense 100 -> ReLU -> Dense ``num_classes``."""
+  num_classes: int = 10
+
+  @nn.compact
+  def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
+    del train
+    x = images.reshape((images.shape[0], -1))
+    x = nn.relu(nn.Dense(300, name="fc1")(x))
+    x = nn.relu(nn.Dense(100, name="fc2")(x))
+    return nn.Dense(self.num_classes, name="fc3")(x)
+
+
+class LeNet5(nn.Module):
+  """conv 6@5x5 -> pool -> conv 16@5x5 -> pool -> dense 120 -> 84 -> classes (ReLU).
+
+  The first convolution is zero-padded ("SAME"). The second is unpadded ("VALID", as in
+  LeNet-5: 28x28 -> 14x14 -> 10x10 -> 5x5x16 = 400 features) when its input is at least
+  10x10, and padded otherwise, so that 8x8 digits work too (8 -> 4 -> 4 -> 2x2x16).
+  """
+  num_classes: int = 10
+
+  @nn.compact
+  def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
+    del train
+    x = nn.relu(nn.Conv(6, (5, 5), padding="SAME", name="conv1")(images))
+    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    padding = "VALID" if min(x.shape[1:3]) >= 10 else "SAME"
+    x = nn.relu(nn.Conv(16, (5, 5), padding=padding, name="conv2")(x))
+    x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+    x = x.reshape((x.shape[0], -1))
+    x = nn.relu(nn.Dense(120, name="fc1")(x))
+    x = nn.relu(nn.Dense(84, name="fc2")(x))
+    return nn.Dense(self.num_classes, name="fc3")(x)
+
+
+_he_normal = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+_conv3x3 = functools.partial(nn.Conv, kernel_size=(3, 3), padding=((1, 1), (1, 1)),
+                             use_bias=False, kernel_init=_he_normal)
+
+
+def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
+  # PyTorch's BatchNorm defaults: momentum 0.1 (flax's 0.9), epsilon 1e-5.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
+
+
+def option_a_shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
+  """The parameter-free shortcut of He et al. (option A).
+
+  Subsamples with the block's stride and zero-pads the new channels (half on each side,
+  as in the usual CIFAR implementations).
+  """
+  x = x[:, ::stride, ::stride, :]
+  extra = features - x.shape[-1]
+  if extra:
+    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+  return x
+
+
+class BasicBlock(nn.Module):
+  """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus the option-A shortcut, then ReLU."""
+  features: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    y = _conv3x3(self.features, strides=self.stride, name="conv1")(x)
+    y = nn.relu(_batch_norm(train, "bn1")(y))
+    y = _conv3x3(self.features, name="conv2")(y)
+    y = _batch_norm(train, "bn2")(y)
+    return nn.relu(y + option_a_shortcut(x, self.features, self.stride))
+
+
+class ResNet20(nn.Module):
+  """ResNet-20 for 32x32 images: 3 stages of 3 basic blocks (widths w, 2w, 4w).
+
+  Attributes:
+    num_classes: the number of output logits.
+    width: the first stage's width: 16 for the standard ResNet-20 (0.27M parameters), 64
+      for the wider variant of the official SWD code.
+    blocks_per_stage: 3 for ResNet-20 (6n+2 layers with n = 3).
+  """
+  num_classes: int = 10
+  width: int = 16
+  blocks_per_stage: int = 3
+
+  @nn.compact
+  def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
+    x = _conv3x3(self.width, name="conv")(images)
+    x = nn.relu(_batch_norm(train, "bn")(x))
+    for stage in range(3):
+      for block in range(self.blocks_per_stage):
+        stride = 2 if stage > 0 and block == 0 else 1
+        x = BasicBlock(self.width * 2 ** stage, stride,
+                       name=f"stage{stage + 1}_block{block + 1}")(x, train=train)
+    x = jnp.mean(x, axis=(1, 2))
+    return nn.Dense(self.num_classes, name="fc")(x)
+
+
+def create(name: str, num_classes: int, **kwargs) -> nn.Module:
+  """The model called ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs."""
+  classes = {"gcn": GCN, "lenet300100": LeNet300100, "lenet5": LeNet5,
+             "resnet20": ResNet20}
+  if name not in classes:
+    raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
+  return classes[name](num_classes=num_classes, **kwargs)
