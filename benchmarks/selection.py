@@ -35,15 +35,25 @@ def _timed(fn, *args):
 
 def _interleaved(candidates: dict, rounds: int, slow: frozenset = frozenset(),
                  slow_rounds: int = 3):
-  """Runs each candidate once per round (after one warm-up call); returns seconds lists."""
+  """Runs each candidate once per round (after one warm-up call); returns seconds lists.
+
+  A candidate is ``(fn, args)``, or ``(fn, make_args)`` with ``make_args()`` building
+  fresh arguments before each (untimed) call, for functions that donate their inputs.
+  """
+  def arguments(args):
+    if callable(args):
+      args = args()
+      jax.block_until_ready(args)
+    return args
+
   for fn, args in candidates.values():
-    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(fn(*arguments(args)))
   times = {name: [] for name in candidates}
   for r in range(rounds):
     for name, (fn, args) in candidates.items():
       if name in slow and r >= slow_rounds:
         continue
-      times[name].append(_timed(fn, *args))
+      times[name].append(_timed(fn, *arguments(args)))
   return times
 
 
@@ -84,6 +94,10 @@ def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
   state = tx.init({"w": w_prev})
   _, warm_state = tx.update(g, state, {"w": w_prev})
   update = jax.jit(tx.update)
+  # Inside a jitted train step the gradient and state buffers are reused in place; the
+  # same update with them donated measures that (fresh copies are made untimed).
+  update_donated = jax.jit(tx.update, donate_argnums=(0, 1))
+  fresh = lambda: (jax.tree.map(jnp.copy, g), jax.tree.map(jnp.copy, warm_state), params)
   elementwise = jax.jit(lambda x: jnp.sum(jnp.abs(x)))
   candidates = {
       "elementwise_pass": (elementwise, (w,)),
@@ -91,7 +105,10 @@ def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
       "search_cold": (select_fn("search"), (w, zero)),
       "bisect": (select_fn("bisect"), (w, zero)),
       "swd_update_warm": (update, (g, warm_state, params)),
+      "swd_update_donated": (update_donated, fresh),
       "sgd_like_update": (jax.jit(lambda g, w: g + 5e-4 * w), (grads, w)),
+      "sgd_like_donated": (jax.jit(lambda g, w: g + 5e-4 * w, donate_argnums=0),
+                           lambda: (jnp.copy(grads), w)),
   }
   if with_top_k:
     candidates["top_k"] = (select_fn("top_k"), (w, zero))

@@ -62,6 +62,7 @@ class Threshold(NamedTuple):
   hi: jax.Array         # float32 [G]
   tie_index: jax.Array  # int32 [G]
   ok: jax.Array         # bool [G]: False when the scores had NaNs
+  slope: jax.Array | None = None  # float32 [G]: counts per unit of score near t (search)
 
 
 def _constants():
@@ -163,14 +164,20 @@ def _count_ties_before(flats, groups: _Groups, lo, hi, j):
   return groups.sum(per_leaf)
 
 
-def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant):
+def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant,
+                     slope=None):
   """Finds, per group, a key p with count(p) == k, or the pair lo, lo+1 around k.
 
   Keys are int32 (float bit patterns or indices). ``count_fn(key, lo, hi, c_lo, c_hi)``
   is non-decreasing in the key and returns ``(int32 counts [G], bool nan [G])``; it may
   use the bracket to count only the entries between a bracket end and the key. On entry
-  ``c_lo < k <= c_hi``. Returns ``(found, key, lo, hi, c_lo, c_hi, nan)``.
+  ``c_lo < k <= c_hi``. ``slope`` (counts per real unit, 0 = unknown), when given, turns
+  the second probe into a Newton step from the first (the guess). Returns
+  ``(found, key, lo, hi, c_lo, c_hi, nan, slope)`` where the returned slope is measured
+  between the first two probes (or is the given one).
   """
+  if slope is None:
+    slope = jnp.zeros(lo.shape, jnp.float32)
   def cond(carry):
     lo, hi, found, it = carry[0], carry[1], carry[6], carry[-1]
     active = ~found & (hi - lo > 1)
@@ -178,7 +185,7 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
 
   def body(carry):
     (lo, hi, c_lo, c_hi, p_prev, c_prev, found, key, p_last, c_last,
-     width_old, width_older, nan, it) = carry
+     width_old, width_older, nan, slope, it) = carry
     active = ~found & (hi - lo > 1)
     width = hi - lo
     mid = lo + width // 2
@@ -188,10 +195,23 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       denom = (c_last - c_prev).astype(jnp.float32)
       x = x_last + (k - c_last).astype(jnp.float32) * (x_last - x_prev) / jnp.where(
           denom == 0, 1.0, denom)
+      newton = (it == 1) & (slope > 0)  # from the guess, with the last known slope
+      x = jnp.where(newton, x_last + (k - c_last).astype(jnp.float32)
+                    / jnp.where(slope > 0, slope, 1.0), x)
+      denom = jnp.where(newton, 1.0, denom)
       cand = from_real(x)
       slow = width * 2 > width_older  # no halving over the last two probes: bisect
       bad = (denom == 0) | ~jnp.isfinite(x) | (cand <= lo) | (cand >= hi) | slow
-      cand = jnp.where(bad, mid, cand)
+      # A flat secant (two probes with one count) says nothing about the scale: step on,
+      # twice as far (in keys) from the last probe, towards k, while that stays in the
+      # bracket; repeated, this doubles the step each time.
+      step = jnp.abs(p_last - p_prev).astype(jnp.float32)
+      towards = jnp.where(c_last < k, 1.0, -1.0)
+      expand_f = p_last.astype(jnp.float32) + towards * 2.0 * step
+      expand = jnp.clip(expand_f, 0, 2**31 - 2).astype(jnp.int32)
+      use_expand = ((denom == 0) & (step > 0) & (expand_f > lo) & (expand_f < hi)
+                    & ~slow)  # bisection every other probe at worst: always ends
+      cand = jnp.where(bad, jnp.where(use_expand, expand, mid), cand)
       use_guess = (it == 0) & (guess > lo) & (guess < hi)
       cand = jnp.where(use_guess, guess, cand)
     else:
@@ -199,6 +219,10 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     cand = jnp.where(active, cand, lo)
     c, c_nan = count_fn(cand, lo, hi, c_lo, c_hi)
     c_nan = active & c_nan
+    if secant:
+      dx = to_real(cand) - to_real(p_last)
+      measured = (c - c_last).astype(jnp.float32) / jnp.where(dx == 0, 1.0, dx)
+      slope = jnp.where(active & (it == 1) & (dx != 0) & (measured > 0), measured, slope)
     hit = active & ((c == k) | c_nan)
     below = active & ~hit & (c < k)
     above = active & ~hit & (c > k)
@@ -213,7 +237,7 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     p_last = jnp.where(active, cand, p_last)
     c_last = jnp.where(active, c, c_last)
     return (lo, hi, c_lo, c_hi, p_prev, c_prev, found, key, p_last, c_last,
-            width, width_old, nan | c_nan, it + 1)
+            width, width_old, nan | c_nan, slope, it + 1)
 
   big_width = jnp.full_like(lo, 2**31 - 1)
   # A group already satisfied at an end of the bracket.
@@ -223,11 +247,11 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
   # The last two probes start as the bracket ends, ordered so that after a first guess
   # the secant runs through the guess and the low end (for scores: through the origin).
   carry = (lo, hi, c_lo, c_hi, hi, c_hi, found, key, lo, c_lo, big_width, big_width,
-           nan, jnp.int32(0))
+           nan, jnp.asarray(slope, jnp.float32), jnp.int32(0))
   out = lax.while_loop(cond, body, carry)
-  lo, hi, c_lo, c_hi, found, key, nan = (out[0], out[1], out[2], out[3], out[6], out[7],
-                                         out[12])
-  return found, key, lo, hi, c_lo, c_hi, nan
+  lo, hi, c_lo, c_hi, found, key, nan, slope = (out[0], out[1], out[2], out[3], out[6],
+                                                out[7], out[12], out[13])
+  return found, key, lo, hi, c_lo, c_hi, nan, slope
 
 
 def _side_counts(flats, groups: _Groups, t, below):
@@ -270,7 +294,7 @@ def _window_counts(flats, groups: _Groups, t1, t2):
 
 
 def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
-                      ties: str, eligible_counts=None) -> Threshold:
+                      ties: str, eligible_counts=None, previous_slope=None) -> Threshold:
   """The counting search for all groups at once (see the module docstring)."""
   g = groups.num_groups
   ks = jnp.asarray(ks, jnp.int32).reshape(g)
@@ -328,16 +352,20 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
   to_real = _as_float
   from_real = lambda x: _as_bits(jnp.clip(jnp.nan_to_num(x, nan=0.0), 0.0,
                                           jnp.finfo(jnp.float32).max))
-  found, key, lo, hi, c_lo, c_hi, nan = _monotone_search(
-      count, ks, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant)
-  ok = ~nan
+  slope_in = jnp.zeros((g,), jnp.float32) if previous_slope is None else jnp.asarray(
+      previous_slope, jnp.float32).reshape(g)
+  found, key, lo, hi, c_lo, c_hi, nan, slope = _monotone_search(
+      count, ks, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant, slope_in)
+  # (Bisection at least every other probe ends any search within _MAX_PROBES; should it
+  # not, report it like NaN rather than return an inexact mask.)
+  ok = ~nan & (found | (hi - lo <= 1))
   t_found = _as_float(key)
   # Ties: c_lo < k < c_hi with hi = lo + 1 bit; the tied value is float(lo).
   tied = ~found & ok
   lo_val = jnp.where(found, t_found, _as_float(lo))
   hi_val = jnp.where(found, t_found, _as_float(hi))
   if ties == "below":
-    return Threshold(lo_val, lo_val, jnp.zeros((g,), jnp.int32), ok)
+    return Threshold(lo_val, lo_val, jnp.zeros((g,), jnp.int32), ok, slope)
   need = jnp.where(tied, ks - c_lo, 0)
 
   def resolve_ties(_):
@@ -347,7 +375,7 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
     zeros = jnp.zeros((g,), jnp.int32)
     guess_j = jnp.where(total > 0, (sizes.astype(jnp.float32) * need
                                     / jnp.maximum(total, 1)).astype(jnp.int32), 0)
-    j_found, j, j_lo, _, _, _, _ = _monotone_search(
+    j_found, j, j_lo, _, _, _, _, _ = _monotone_search(
         tie_count, need, zeros, sizes, zeros, jnp.where(tied, total, need), guess_j,
         lambda p: p.astype(jnp.float32),
         lambda x: jnp.clip(jnp.nan_to_num(x), 0, 2**31 - 2).astype(jnp.int32), True)
@@ -356,7 +384,7 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
 
   tie_index = lax.cond(jnp.any(tied), resolve_ties,
                        lambda _: jnp.zeros((g,), jnp.int32), None)
-  return Threshold(lo_val, hi_val, jnp.where(tied, tie_index, 0), ok)
+  return Threshold(lo_val, hi_val, jnp.where(tied, tie_index, 0), ok, slope)
 
 
 def _top_k_threshold(flats, groups: _Groups, ks) -> Threshold:
@@ -389,7 +417,7 @@ def _as_leaves(flats):
 
 
 def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=None,
-           ties="index", eligible_counts=None):
+           ties="index", eligible_counts=None, previous_slope=None):
   """Finds per-group thresholds selecting the ks[g] smallest scores of each group.
 
   Args:
@@ -399,6 +427,8 @@ def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=No
     ks: the number to select in each group (ints, or an int32 array for "search").
     method: "top_k", "search" or "bisect".
     previous: float32 [G] thresholds of the previous call ("search" starts from them).
+    previous_slope: float32 [G] slopes returned by the previous call ("search" uses them
+      for a Newton step after its first probe).
     ties: "index" (exactly k: entries tied with the k-th smallest are taken lowest index
       first) or "below" (entries tied with the k-th smallest are left out, so at most k
       are selected; cheaper, and exact whenever the scores are distinct). "top_k" always
@@ -418,7 +448,8 @@ def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=No
   if ties not in ("index", "below"):
     raise ValueError(f"ties must be 'index' or 'below', got {ties!r}.")
   return _search_threshold(flats, groups, ks, previous, secant=(method == "search"),
-                           ties=ties, eligible_counts=eligible_counts)
+                           ties=ties, eligible_counts=eligible_counts,
+                           previous_slope=previous_slope)
 
 
 def leaf_masks(flats, group_of_leaf, threshold: Threshold):

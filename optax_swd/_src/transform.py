@@ -28,13 +28,17 @@ class SWDState(NamedTuple):
       weight selected (penalised) by the last update. Leaves that are not prunable are
       all ``False``.
     threshold: float32 ``[G]``, the last selection threshold of each group (one group for
-      ``scope="global"``, one per prunable leaf for ``scope="layer"``); the next update's
-      search starts from it.
+      ``scope="global"``, one per prunable leaf otherwise); the next update's search
+      starts from it.
+    threshold_slope: float32 ``[G]``, how many more weights a unit rise of the threshold
+      selected, as measured by the last search (0 = unknown); the next search uses it
+      for its second probe.
   """
   count: chex.Array
   penalty: chex.Array
   masks: Any
   threshold: chex.Array
+  threshold_slope: chex.Array
 
 
 def _false_masks(params):
@@ -55,7 +59,7 @@ def _proximal(update, weight, mask, shrink):
 
 
 def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous=None, *,
-                    score="magnitude", min_kept=0):
+                    score="magnitude", min_kept=0, previous_slope=None):
   """Masks (True = among the smallest scores) for each leaf, and the thresholds."""
   sel, group_of_leaf, n_groups, ks, eligible_counts = prunable_lib.groups(
       leaves, flags, scope, sparsity, score=score, min_kept=min_kept)
@@ -65,7 +69,8 @@ def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous
         "selection='top_k' needs a static sparsity (a Python float); under "
         "inject_hyperparams use selection='auto'.")
   threshold = selection_lib.select(sel, group_of_leaf, n_groups, ks, method=method,
-                                   previous=previous, eligible_counts=eligible_counts)
+                                   previous=previous, eligible_counts=eligible_counts,
+                                   previous_slope=previous_slope)
   flat_masks = iter(selection_lib.leaf_masks(sel, group_of_leaf, threshold))
   masks = [next(flat_masks).reshape(jnp.shape(p)) if f else jnp.zeros(jnp.shape(p), bool)
            for p, f in zip(leaves, flags)]
@@ -208,7 +213,8 @@ def swd(
         count=jnp.zeros([], jnp.int32),
         penalty=jnp.zeros([], jnp.float32),
         masks=_false_masks(params),
-        threshold=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32))
+        threshold=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32),
+        threshold_slope=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32))
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
@@ -221,7 +227,8 @@ def swd(
       return updates, state._replace(count=optax.safe_increment(state.count))
     masks, threshold = selection_masks(leaves, flags, treedef, sparsity, scope, selection,
                                        previous=state.threshold, score=score,
-                                       min_kept=min_kept)
+                                       min_kept=min_kept,
+                                       previous_slope=state.threshold_slope)
     coef = jnp.asarray(schedule(state.count), jnp.float32) * jnp.asarray(
         weight_decay, jnp.float32)
     # NaN scores leave the selection undefined: make that loud rather than wrong.
@@ -240,7 +247,9 @@ def swd(
         count=optax.safe_increment(state.count),
         penalty=coef,
         masks=masks,
-        threshold=threshold.lo)
+        threshold=threshold.lo,
+        threshold_slope=(threshold.slope if threshold.slope is not None
+                         else state.threshold_slope))
     return new_updates, new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
