@@ -153,9 +153,13 @@ def gmp_updates(sparsity: float, begin: int, end: int, n: int) -> tuple[MaskUpda
 
 
 def prune_step(config: configs.RunConfig, steps_per_epoch: int) -> int:
-  """The step of the one-shot prune: ``prune_fraction`` of the epochs, in ``[1, T-1]``."""
+  """The step of the one-shot prune: ``prune_fraction`` of the steps, in ``[1, T-1]``.
+
+  Counted in steps, not whole epochs, so that short budgets (1 or 3 epochs) still split
+  at the intended fraction.
+  """
   total = config.epochs * steps_per_epoch
-  step = round(config.prune_fraction * config.epochs) * steps_per_epoch
+  step = round(config.prune_fraction * total)
   return min(max(step, 1), total - 1)
 
 
