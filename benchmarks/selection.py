@@ -158,6 +158,11 @@ def step_overhead(rounds: int, batch: int = 128):
       "sgd_step": (step_sgd, (params, batch_stats, st_sgd)),
       "swd_sgd_step": (step_swd, (p_swd, bs_swd, st_swd)),
   }
+  # The SWD update alone on the same params and gradients: a direct bound on its cost.
+  swd_alone = optax_swd.swd(0.9, total_steps=1000)
+  grads = jax.tree.map(lambda p: 1e-3 * jnp.ones_like(p), params)
+  _, swd_state = swd_alone.update(grads, swd_alone.init(params), params)
+  candidates["swd_update_alone"] = (jax.jit(swd_alone.update), (grads, swd_state, params))
   times = _interleaved(candidates, rounds)
   summary = _summary(times, times["sgd_step"])
   n_params = sum(int(np.size(l)) for l in jax.tree.leaves(params))
@@ -189,7 +194,9 @@ def main(argv=None):
     r = res["swd_sgd_step"]
     print(f"\nResNet-20 ({res['params']:,} params) train step, batch 128: sgd "
           f"{res['sgd_step']['median_ms']:.1f} ms, swd+sgd {r['median_ms']:.1f} ms, "
-          f"ratio {r['ratio']:.4f} [{r['ratio_q25']:.4f}, {r['ratio_q75']:.4f}]")
+          f"ratio {r['ratio']:.4f} [{r['ratio_q25']:.4f}, {r['ratio_q75']:.4f}]; "
+          f"the swd update alone {res['swd_update_alone']['median_ms']:.2f} ms = "
+          f"{res['swd_update_alone']['ratio']:.4f} of the sgd step")
   print(json.dumps(results))
 
 
