@@ -124,7 +124,6 @@ def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
 
 def step_overhead(rounds: int, batch: int = 128):
   """ResNet-20 train step: plain SGD vs SWD + SGD, interleaved."""
-  import flax.linen as nn  # pylint: disable=import-outside-toplevel
   from benchmarks import models  # pylint: disable=import-outside-toplevel
 
   model = models.ResNet20(num_classes=10, width=16)

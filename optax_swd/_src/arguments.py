@@ -42,17 +42,25 @@ def real(name: str, value, *, low=None, high=None, low_open=False, high_open=Fal
   return value
 
 
-def positive_int(name: str, value):
-  """Checks that ``value`` is an integer >= 1 (an integer-valued array is accepted)."""
+def integer(name: str, value, minimum: int):
+  """Checks that ``value`` is an integer >= minimum (an integer-valued array is accepted)."""
   value_c = concrete(value)
   if value_c is None:
     return value
   if isinstance(value_c, bool) or not isinstance(value_c, numbers.Real) or (
       isinstance(value_c, float) and not value_c.is_integer()):
-    raise TypeError(f"{name} must be a positive int, got {value!r}.")
-  if value_c < 1:
-    raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}.")
+    raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}.")
+  if value_c < minimum:
+    raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
   return value
+
+
+def positive_int(name: str, value):
+  return integer(name, value, 1)
+
+
+def nonnegative_int(name: str, value):
+  return integer(name, value, 0)
 
 
 def sparsity(value, name: str = "sparsity"):
@@ -64,15 +72,3 @@ def choice(name: str, value, options):
     raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}.")
   return value
 
-
-def nonnegative_int(name: str, value):
-  """Checks that ``value`` is an integer >= 0 (an integer-valued array is accepted)."""
-  value_c = concrete(value)
-  if value_c is None:
-    return value
-  if isinstance(value_c, bool) or not isinstance(value_c, numbers.Real) or (
-      isinstance(value_c, float) and not value_c.is_integer()):
-    raise TypeError(f"{name} must be an int >= 0, got {value!r}.")
-  if value_c < 0:
-    raise ValueError(f"{name} must be an int >= 0, got {value!r}.")
-  return value

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
-import jax
 
 import jax.numpy as jnp
 import optax
