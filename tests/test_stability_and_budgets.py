@@ -10,22 +10,11 @@ import pytest
 
 import optax_swd
 from optax_swd._src import prunable as prunable_lib
+from tests import quadratic
 
 
-def _quadratic_run(tx, steps=600, seed=0):
-  rng = np.random.default_rng(seed)
-  target = jnp.asarray(rng.standard_normal((32, 32)), jnp.float32)
-  params = {"w": target + 0.0}
-  state = tx.init(params)
-
-  @jax.jit
-  def step(params, state):
-    grads = jax.grad(lambda p: 0.5 * jnp.sum((p["w"] - target) ** 2))(params)
-    updates, state = tx.update(grads, state, params)
-    return optax.apply_updates(params, updates), state
-
-  for _ in range(steps):
-    params, state = step(params, state)
+def _quadratic_run(tx, steps=600):
+  params, state, _ = quadratic.fit(tx, (32, 32), steps)
   return params, state
 
 

@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import optax_swd
+from tests import quadratic
 from tests import reference
 
 
@@ -120,21 +121,9 @@ def test_empty_pytree_passes_through():
     lambda: optax.adamw(1e-2, weight_decay=1e-4),
 ])
 def test_composes_in_a_chain_and_drives_selected_weights_to_zero(make_opt):
-  rng = np.random.default_rng(0)
-  target = jnp.asarray(rng.standard_normal((16, 16)), jnp.float32)
-  params = {"w": target + 0.0}
   tx = optax.chain(optax.add_decayed_weights(5e-4),
                    optax_swd.swd(0.75, total_steps=300), make_opt())
-  state = tx.init(params)
-
-  @jax.jit
-  def step(params, state):
-    grads = jax.grad(lambda p: 0.5 * jnp.sum((p["w"] - target) ** 2))(params)
-    updates, state = tx.update(grads, state, params)
-    return optax.apply_updates(params, updates), state
-
-  for _ in range(400):
-    params, state = step(params, state)
+  params, state, target = quadratic.fit(tx, (16, 16), steps=400)
   swd_state = state[1]
   selected = np.asarray(swd_state.masks["w"])
   assert selected.sum() == 192

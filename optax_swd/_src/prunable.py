@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optax_swd._src import selection
+
 SCOPES = ("global", "layer", "erk")
 SCORES = ("magnitude", "layer_normalized")
 
@@ -13,11 +15,6 @@ SCORES = ("magnitude", "layer_normalized")
 def _is_float_array(leaf) -> bool:
   return hasattr(leaf, "dtype") and hasattr(leaf, "shape") and jnp.issubdtype(
       leaf.dtype, jnp.floating)
-
-
-def default_prunable(params):
-  """The default rule: every floating-point leaf with ``ndim >= 2`` (kernels)."""
-  return jax.tree.map(lambda p: bool(_is_float_array(p) and p.ndim >= 2), params)
 
 
 def resolve(params, prunable) -> tuple[list, list[bool], jax.tree_util.PyTreeDef]:
@@ -109,7 +106,6 @@ def groups(leaves, flags, scope: str, sparsity, *, score: str = "magnitude",
   Returns:
     (selection leaves, group of each, number of groups, ks, eligible counts or None).
   """
-  from optax_swd._src import selection  # pylint: disable=import-outside-toplevel
   arrays = [p for p, f in zip(leaves, flags) if f]
   flats = [p.reshape(-1) for p in arrays]
   scales = [layer_normalized_scale(p) if score == "layer_normalized" else None
