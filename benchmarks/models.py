@@ -18,7 +18,7 @@ Prunable weights are the kernels (the leaves with ``ndim >= 2``), which is
 from __future__ import annotations
 
 import functools
-from typing import Union
+from typing import NamedTuple, Union
 
 import flax.linen as nn
 import jax
@@ -124,16 +124,21 @@ def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
 
 
-def option_a_shortcut(x: jax.Array, features: int, stride: int) -> jax.Array:
+def option_a_shortcut(x: jax.Array, features: int, stride: int,
+                      pad: tuple[int, int] | None = None) -> jax.Array:
   """The parameter-free shortcut of He et al. (option A).
 
   Subsamples with the block's stride and zero-pads the new channels (half on each side,
-  as in the usual CIFAR implementations).
+  as in the usual CIFAR implementations, or ``pad = (before, after)`` for a shrunk net).
   """
   x = x[:, ::stride, ::stride, :]
   extra = features - x.shape[-1]
+  before, after = pad if pad is not None else (extra // 2, extra - extra // 2)
+  if before + after != extra:
+    raise ValueError(f"shortcut pad {pad} does not take {x.shape[-1]} channels to "
+                     f"{features}")
   if extra:
-    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (before, after)))
   return x
 
 
@@ -141,14 +146,31 @@ class BasicBlock(nn.Module):
   """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus the option-A shortcut, then ReLU."""
   features: int
   stride: int = 1
+  inner: int | None = None  # conv1's width (default: features)
+  pad: tuple[int, int] | None = None  # the shortcut's zero channels (before, after)
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-    y = _conv3x3(self.features, strides=self.stride, name="conv1")(x)
+    inner = self.features if self.inner is None else self.inner
+    y = _conv3x3(inner, strides=self.stride, name="conv1")(x)
     y = nn.relu(_batch_norm(train, "bn1")(y))
     y = _conv3x3(self.features, name="conv2")(y)
     y = _batch_norm(train, "bn2")(y)
-    return nn.relu(y + option_a_shortcut(x, self.features, self.stride))
+    return nn.relu(y + option_a_shortcut(x, self.features, self.stride, self.pad))
+
+
+class ResNetWidths(NamedTuple):
+  """Per-layer widths of a (shrunk) :class:`ResNet20`.
+
+  Attributes:
+    stages: the residual stream's width in each of the 3 stages.
+    pads: the option-A shortcut's zero channels ``(before, after)`` entering each stage
+      (``(0, 0)`` for the first).
+    inner: the width of each block's first convolution, block by block.
+  """
+  stages: tuple[int, ...]
+  pads: tuple[tuple[int, int], ...]
+  inner: tuple[int, ...]
 
 
 class ResNet20(nn.Module):
@@ -159,20 +181,28 @@ class ResNet20(nn.Module):
     width: the first stage's width: 16 for the standard ResNet-20 (0.27M parameters), 64
       for the wider variant of the official SWD code.
     blocks_per_stage: 3 for ResNet-20 (6n+2 layers with n = 3).
+    widths: per-layer widths of a shrunk network (:class:`ResNetWidths`, e.g. from
+      ``benchmarks.topologies.resnet20_widths``); ``None`` for the standard widths.
   """
   num_classes: int = 10
   width: int = 16
   blocks_per_stage: int = 3
+  widths: ResNetWidths | None = None
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
-    x = _conv3x3(self.width, name="conv")(images)
+    w = self.widths
+    x = _conv3x3(self.width if w is None else w.stages[0], name="conv")(images)
     x = nn.relu(_batch_norm(train, "bn")(x))
     for stage in range(3):
       for block in range(self.blocks_per_stage):
         stride = 2 if stage > 0 and block == 0 else 1
-        x = BasicBlock(self.width * 2 ** stage, stride,
-                       name=f"stage{stage + 1}_block{block + 1}")(x, train=train)
+        i = stage * self.blocks_per_stage + block
+        x = BasicBlock(
+            self.width * 2 ** stage if w is None else w.stages[stage], stride,
+            inner=None if w is None else w.inner[i],
+            pad=None if w is None or block else tuple(w.pads[stage]),
+            name=f"stage{stage + 1}_block{block + 1}")(x, train=train)
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, name="fc")(x)
 
