@@ -36,6 +36,13 @@ from typing import Mapping
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "step", "cosine")
+SWD_FORMS = ("gradient", "proximal")
+SCOPES = ("global", "layer", "erk")
+SCORES = ("magnitude", "layer_normalized")
+# Fields added after the first sweeps, with the values those sweeps implicitly used: a
+# record's key omits them at these values, so the old results stay resumable.
+LATER_FIELD_DEFAULTS = {"swd_form": "gradient", "swd_ramp": 1.0, "scope": "global",
+                        "score": "magnitude", "min_kept": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +121,13 @@ class RunConfig:
 
   ``benchmark`` names the recipe the defaults came from; the remaining fields may
   override it. Method-specific fields are used only by their method:
-  ``a_min``/``a_max``/``swd_weight_decay`` by ``swd``, ``prune_fraction`` by
-  ``magnitude_ft`` and ``lr_rewinding``, ``gmp_*`` by ``gmp``.
+  ``a_min``/``a_max``/``swd_weight_decay``/``swd_form``/``swd_ramp`` by ``swd``,
+  ``prune_fraction`` by ``magnitude_ft`` and ``lr_rewinding``, ``gmp_*`` by ``gmp``.
+  The selection options ``scope``/``score``/``min_kept`` (see :func:`optax_swd.swd`) are
+  used by every pruning method: SWD's penalised set and final prune, and the baselines'
+  masks. ``swd_form="proximal"`` places SWD after the optimizer (its implicit step);
+  ``swd_ramp`` is the fraction of the steps over which ``a`` grows from ``a_min`` to
+  ``a_max`` (it stays at ``a_max`` afterwards).
   """
   benchmark: str
   data: str
@@ -139,6 +151,11 @@ class RunConfig:
   gmp_begin: float = 0.1
   gmp_end: float = 0.75
   gmp_updates: int = 20
+  swd_form: str = "gradient"
+  swd_ramp: float = 1.0
+  scope: str = "global"
+  score: str = "magnitude"
+  min_kept: int = 0
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -220,6 +237,12 @@ def validate(config: RunConfig) -> None:
       (0.0 <= config.gmp_begin < config.gmp_end <= 1.0,
        "need 0 <= gmp begin < gmp end <= 1"),
       (config.gmp_updates >= 1, "gmp updates must be >= 1"),
+      (config.swd_form in SWD_FORMS, f"SWD form must be one of {SWD_FORMS}"),
+      (0.0 < config.swd_ramp <= 1.0, "SWD ramp must be in (0, 1]"),
+      (config.scope in SCOPES, f"scope must be one of {SCOPES}"),
+      (config.score in SCORES, f"score must be one of {SCORES}"),
+      (isinstance(config.min_kept, int) and config.min_kept >= 0,
+       "min kept must be an integer >= 0"),
   ]
   for ok, message in checks:
     if not ok:

@@ -3,8 +3,9 @@
 A method is an optimizer (per phase) plus a mask policy; :func:`plan` turns a
 :class:`~benchmarks.configs.RunConfig` into a :class:`Plan` that :func:`benchmarks.train.train`
 executes. Every method trains for the same number of steps ``T = epochs * steps_per_epoch``,
-and every mask is the global magnitude selection of :func:`optax_swd.magnitude_mask` (the
-same selection SWD penalises): exactly ``floor(s * N)`` of the ``N`` prunable weights.
+and every mask is the magnitude selection of :func:`optax_swd.magnitude_mask` (the same
+selection SWD penalises; by default global): exactly ``floor(s * N)`` of the ``N``
+prunable weights.
 
 * ``dense``: no pruning (the reference).
 * ``swd``: Selective Weight Decay (Tessier et al. 2022): ``optax_swd.swd`` chained between
@@ -23,6 +24,16 @@ same selection SWD penalises): exactly ``floor(s * N)`` of the ``N`` prunable we
   to ``gmp_end * T`` the mask is recomputed ``n = gmp_updates`` times, at steps
   ``t0 + k * dt`` with sparsity ``s_k = s * (1 - (1 - k / n) ** 3)``; afterwards training
   goes on with the final mask fixed. One learning-rate schedule over all ``T`` steps.
+
+With ``swd_form="proximal"`` the SWD transformation is placed *after* the base optimizer
+and given the same learning-rate schedule (the chain is ``add_decayed_weights -> SGD or
+Adam -> swd(form="proximal")``): the selected weights take the implicit step
+``w <- (w + u) / (1 + lr * a * mu)``, which cannot diverge. ``swd_ramp < 1`` makes ``a``
+reach ``a_max`` after that fraction of the steps and stay there.
+
+The selection options of the config (``scope``, ``score``, ``min_kept``; defaults: the
+paper's global magnitude ranking) are used by every method: SWD's penalised set and its
+final prune, and the masks of the baselines (:attr:`Plan.selection`).
 
 Masked weights are held at exactly zero: the train step multiplies the updates and the
 params by the keep-mask. The optimizer state starts fresh at each phase.
@@ -72,6 +83,22 @@ class MaskUpdate:
 
 
 @dataclasses.dataclass(frozen=True)
+class Selection:
+  """How the weights to prune are chosen (the keyword arguments of ``optax_swd.prune``)."""
+  scope: str = "global"
+  score: str = "magnitude"
+  min_kept: int = 0
+
+  def kwargs(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def selection(config: configs.RunConfig) -> Selection:
+  """The selection options of ``config``."""
+  return Selection(scope=config.scope, score=config.score, min_kept=config.min_kept)
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
   """What the training loop executes for one method.
 
@@ -81,12 +108,14 @@ class Plan:
     phases: consecutive phases covering ``[0, T)``.
     mask_updates: mask recomputations, by increasing step; none means no mask at all.
     final_prune: if set, a hard magnitude prune to this sparsity after training (SWD).
+    selection: the selection options of the mask updates and of the final prune.
   """
   method: str
   total_steps: int
   phases: tuple[Phase, ...]
   mask_updates: tuple[MaskUpdate, ...] = ()
   final_prune: float | None = None
+  selection: Selection = Selection()
 
   @property
   def masked(self) -> bool:
@@ -127,14 +156,34 @@ def base_optimizer(config: configs.RunConfig,
 
 
 def optimizer(config: configs.RunConfig, schedule: optax.Schedule,
-              *extra: optax.GradientTransformation) -> optax.GradientTransformation:
-  """L2 weight decay on every parameter, then ``extra`` terms, then the base optimizer."""
+              *extra: optax.GradientTransformation,
+              after: tuple[optax.GradientTransformation, ...] = ()
+              ) -> optax.GradientTransformation:
+  """L2 weight decay on every parameter, ``extra`` terms, the base optimizer, ``after``."""
   parts = []
   if config.weight_decay:
     parts.append(optax.add_decayed_weights(config.weight_decay))
   parts.extend(extra)
   parts.append(base_optimizer(config, schedule))
+  parts.extend(after)
   return optax.chain(*parts)
+
+
+def swd_optimizer(config: configs.RunConfig, schedule: optax.Schedule,
+                  total: int) -> optax.GradientTransformation:
+  """The optimizer chain of the ``swd`` method, in the configured form.
+
+  ``a`` grows from ``a_min`` to ``a_max`` over ``swd_ramp * total`` steps (then stays).
+  The gradient form sits before the base optimizer (the paper's); the proximal form after
+  it, with the same learning-rate schedule.
+  """
+  ramp_steps = max(1, round(config.swd_ramp * total))
+  kwargs = dict(weight_decay=config.swd_weight_decay, a_min=config.a_min,
+                a_max=config.a_max, total_steps=ramp_steps, **selection(config).kwargs())
+  if config.swd_form == "proximal":
+    swd = optax_swd.swd(config.sparsity, form="proximal", learning_rate=schedule, **kwargs)
+    return optimizer(config, schedule, after=(swd,))
+  return optimizer(config, schedule, optax_swd.swd(config.sparsity, **kwargs))
 
 
 def gmp_updates(sparsity: float, begin: int, end: int, n: int) -> tuple[MaskUpdate, ...]:
@@ -169,21 +218,21 @@ def plan(config: configs.RunConfig, steps_per_epoch: int) -> Plan:
   s = config.sparsity
   if config.method in ("dense", "swd", "gmp"):
     schedule = learning_rate(config, total)
-    extra = ()
     if config.method == "swd":
-      extra = (optax_swd.swd(s, weight_decay=config.swd_weight_decay, a_min=config.a_min,
-                             a_max=config.a_max, total_steps=total),)
-    phases = (Phase("train", 0, total, optimizer(config, schedule, *extra), schedule),)
+      tx = swd_optimizer(config, schedule, total)
+    else:
+      tx = optimizer(config, schedule)
+    phases = (Phase("train", 0, total, tx, schedule),)
     if config.method == "dense":
       return Plan("dense", total, phases)
     if config.method == "swd":
-      return Plan("swd", total, phases, final_prune=s)
+      return Plan("swd", total, phases, final_prune=s, selection=selection(config))
     begin = round(config.gmp_begin * total)
     end = max(round(config.gmp_end * total), begin + 1)
     end = min(end, total - 1) if total > 1 else 0
     begin = min(begin, end)
     updates = gmp_updates(s, begin, end, config.gmp_updates)
-    return Plan("gmp", total, phases, mask_updates=updates)
+    return Plan("gmp", total, phases, mask_updates=updates, selection=selection(config))
   if config.method in ("magnitude_ft", "lr_rewinding"):
     if total < 2:
       raise ValueError(f"{config.method} needs at least 2 training steps")
@@ -198,5 +247,6 @@ def plan(config: configs.RunConfig, steps_per_epoch: int) -> Plan:
         Phase("fine-tune", p, total - p, optimizer(config, fine_tune_schedule),
               fine_tune_schedule),
     )
-    return Plan(config.method, total, phases, mask_updates=(MaskUpdate(p, s, final=True),))
+    return Plan(config.method, total, phases, mask_updates=(MaskUpdate(p, s, final=True),),
+                selection=selection(config))
   raise ValueError(f"unknown method {config.method!r}; choose from {', '.join(METHODS)}")

@@ -87,12 +87,25 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--gmp-begin", type=float, help="gmp: first pruning, fraction of steps")
   g.add_argument("--gmp-end", type=float, help="gmp: last pruning, fraction of steps")
   g.add_argument("--gmp-updates", type=int, help="gmp: number of mask updates")
+  g.add_argument("--swd-form", choices=configs.SWD_FORMS,
+                 help="SWD: 'gradient' (the paper's, before the optimizer; default) or "
+                      "'proximal' (implicit step after the optimizer, cannot diverge)")
+  g.add_argument("--swd-ramp", type=float,
+                 help="SWD: fraction of the steps over which a grows to a_max, in (0, 1] "
+                      "(then held; default 1)")
+  g.add_argument("--swd-scope", "--scope", dest="scope", choices=configs.SCOPES,
+                 help="selection of every method's pruned set: one global ranking "
+                      "(default), the same fraction per layer, or ERK budgets")
+  g.add_argument("--swd-score", "--score", dest="score", choices=configs.SCORES,
+                 help="selection score: |w| (default) or |w| / rms(layer)")
+  g.add_argument("--swd-min-kept", "--min-kept", dest="min_kept", type=int,
+                 help="selection: never prune a layer's N largest weights (global scope)")
 
 
 _CONFIG_FLAGS = ("model", "epochs", "batch_size", "eval_batch_size", "optimizer", "lr",
                  "schedule", "momentum", "nesterov", "weight_decay", "a_min", "a_max",
                  "swd_weight_decay", "prune_fraction", "gmp_begin", "gmp_end",
-                 "gmp_updates")
+                 "gmp_updates", "swd_form", "swd_ramp", "scope", "score", "min_kept")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,8 +50,15 @@ FIRST_COLUMNS = ("dataset", "method", "sparsity_target", "seed", "sparsity_measu
 
 
 def config_key(config: configs.RunConfig) -> str:
-  """A short stable hash of the full configuration of a run."""
-  text = json.dumps(config.to_dict(), sort_keys=True)
+  """A short stable hash of the full configuration of a run.
+
+  Fields added after the first sweeps are left out at their old implicit values
+  (:data:`benchmarks.configs.LATER_FIELD_DEFAULTS`), so earlier records keep their keys.
+  """
+  fields = {k: v for k, v in config.to_dict().items()
+            if not (k in configs.LATER_FIELD_DEFAULTS
+                    and v == configs.LATER_FIELD_DEFAULTS[k])}
+  text = json.dumps(fields, sort_keys=True)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -115,15 +122,34 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
   return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def variant(record: dict) -> str:
+  """The method's name with its non-default SWD form/selection options, e.g.
+  ``swd[proximal,layer_normalized]``: runs of different variants are summarised apart."""
+  options = []
+  if record["method"] == "swd":
+    if record.get("swd_form", "gradient") != "gradient":
+      options.append(record["swd_form"])
+    if record.get("swd_ramp", 1.0) != 1.0:
+      options.append(f"ramp{record['swd_ramp']:g}")
+  if record["method"] != "dense":
+    for name in ("scope", "score"):
+      if record.get(name, configs.LATER_FIELD_DEFAULTS[name]) != (
+          configs.LATER_FIELD_DEFAULTS[name]):
+        options.append(record[name])
+    if record.get("min_kept", 0):
+      options.append(f"min_kept{record['min_kept']}")
+  return f"{record['method']}[{','.join(options)}]" if options else record["method"]
+
+
 def summarise(records: Sequence[dict]) -> list[dict]:
-  """Mean and std over seeds of each (method, sparsity_target), sorted."""
+  """Mean and std over seeds of each (variant, sparsity_target), sorted."""
   groups: dict[tuple, list[dict]] = {}
   for r in records:
-    groups.setdefault((r["method"], float(r["sparsity_target"])), []).append(r)
+    groups.setdefault((variant(r), float(r["sparsity_target"])), []).append(r)
   order = {m: i for i, m in enumerate(methods.METHODS)}
   rows = []
-  for (method, sparsity), rs in sorted(groups.items(),
-                                       key=lambda kv: (order.get(kv[0][0], 99), kv[0])):
+  for (method, sparsity), rs in sorted(
+      groups.items(), key=lambda kv: (order.get(kv[0][0].split("[")[0], 99), kv[0])):
     test_mean, test_std = _mean_std([r["test_accuracy"] for r in rs])
     val_mean, val_std = _mean_std([r["val_accuracy"] for r in rs])
     rows.append({

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import pathlib
 import time
@@ -142,28 +143,50 @@ def init_variables(model: nn.Module, data: datasets.Dataset, rng: jax.Array):
   return variables["params"], variables.get("batch_stats", {})
 
 
-@functools.partial(jax.jit, static_argnames="sparsity")
-def _keep_mask_exact(params, sparsity: float):
-  return jax.tree.map(jnp.logical_not, optax_swd.magnitude_mask(params, sparsity))
+_SELECTION_ARGS = ("scope", "score", "min_kept")
 
 
-@jax.jit
-def _keep_mask_traced(params, sparsity: jax.Array):
-  return jax.tree.map(jnp.logical_not, optax_swd.magnitude_mask(params, sparsity))
+@functools.partial(jax.jit, static_argnames=("sparsity",) + _SELECTION_ARGS)
+def _keep_mask_exact(params, sparsity: float, **selection):
+  return jax.tree.map(jnp.logical_not, optax_swd.magnitude_mask(params, sparsity, **selection))
 
 
-def apply_mask_update(state: TrainState, update: methods.MaskUpdate) -> TrainState:
-  """Recomputes the keep-mask by global magnitude and zeroes the pruned weights.
+@functools.partial(jax.jit, static_argnames=_SELECTION_ARGS)
+def _keep_mask_traced(params, sparsity: jax.Array, **selection):
+  return jax.tree.map(jnp.logical_not, optax_swd.magnitude_mask(params, sparsity, **selection))
+
+
+def apply_mask_update(state: TrainState, update: methods.MaskUpdate,
+                      selection: methods.Selection = methods.Selection()) -> TrainState:
+  """Recomputes the keep-mask by magnitude (``selection``) and zeroes the pruned weights.
 
   The final (target) update uses a static sparsity, so that exactly ``floor(s * N)``
-  weights are pruned; intermediate ones (GMP) share one compilation with a traced value.
+  weights are pruned; intermediate ones (GMP) share one compilation with a traced value
+  (except with ``scope="erk"``, whose budgets need a static sparsity).
   """
-  if update.final:
-    keep = _keep_mask_exact(state.params, update.sparsity)
+  if update.final or selection.scope == "erk":
+    keep = _keep_mask_exact(state.params, update.sparsity, **selection.kwargs())
   else:
-    keep = _keep_mask_traced(state.params, jnp.float32(update.sparsity))
+    keep = _keep_mask_traced(state.params, jnp.float32(update.sparsity), **selection.kwargs())
   params = jax.tree.map(lambda p, k: jnp.where(k, p, 0), state.params, keep)
   return state.replace(params=params, keep=keep)
+
+
+def _prune_stats(params, sparsity: float, selection: methods.Selection) -> dict:
+  """What the final prune is about to cut: the largest ``|w|`` it selects, the smallest
+  ``|w|`` it keeps, and whether every param is finite (a diverged run is not)."""
+  cut = optax_swd.magnitude_mask(params, sparsity, **selection.kwargs())
+  cut_max, kept_min = 0.0, float("inf")
+  for p, c in zip(jax.tree.leaves(params), jax.tree.leaves(cut)):
+    a, c = np.abs(np.asarray(p, np.float64)), np.asarray(c)
+    if c.any():
+      cut_max = max(cut_max, float(a[c].max()))
+    if a.ndim >= 2 and (~c).any():  # the prunable kernels (the default rule)
+      kept_min = min(kept_min, float(a[~c].min()))
+  finite = all(bool(np.all(np.isfinite(np.asarray(p)))) for p in jax.tree.leaves(params))
+  return {"selected_max_abs": cut_max,
+          "kept_min_abs": kept_min if math.isfinite(kept_min) else None,
+          "params_finite": finite}
 
 
 def _swd_penalty(opt_state) -> float | None:
@@ -242,7 +265,7 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
           state = state.replace(opt_state=phase.optimizer.init(state.params))
           step_fn = jax.jit(functools.partial(train_step, model=model, tx=phase.optimizer))
         if step in updates_at:
-          state = apply_mask_update(state, updates_at[step])
+          state = apply_mask_update(state, updates_at[step], plan.selection)
         state, batch_sums = step_fn(state, batch, dropout_rng)
         sums = _add(sums, batch_sums)
         step += 1
@@ -264,11 +287,13 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
     final = {}
     for update in plan.mask_updates:  # a mask update planned at the very end
       if update.step >= step:
-        state = apply_mask_update(state, update)
+        state = apply_mask_update(state, update, plan.selection)
     if plan.final_prune is not None:
       final["val_accuracy_before_prune"] = evaluate_split(state, "val")["val_accuracy"]
       final["test_accuracy_before_prune"] = evaluate_split(state, "test")["test_accuracy"]
-      state = state.replace(params=optax_swd.prune(state.params, plan.final_prune))
+      final.update(_prune_stats(state.params, plan.final_prune, plan.selection))
+      state = state.replace(params=optax_swd.prune(state.params, plan.final_prune,
+                                                   **plan.selection.kwargs()))
     final.update(evaluate_split(state, "val"))
     final.update(evaluate_split(state, "test"))
     report = optax_swd.sparsity_report(state.params)

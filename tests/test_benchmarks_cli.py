@@ -54,3 +54,61 @@ def test_bad_input_is_a_one_line_error(args, message):
   assert len(err_lines) == 1, proc.stderr
   assert "error" in err_lines[0] and message in err_lines[0]
   assert "Traceback" not in proc.stderr
+
+
+def test_swd_variant_flags_reach_the_config():
+  from benchmarks import run as run_lib  # pylint: disable=import-outside-toplevel
+  args = run_lib.build_parser().parse_args(
+      ["cora", "--method", "swd", "--swd-form", "proximal", "--swd-scope", "layer",
+       "--swd-score", "layer_normalized", "--swd-min-kept", "4", "--swd-ramp", "0.5"])
+  config = run_lib.config_from_args(args)
+  assert (config.swd_form, config.scope, config.score, config.min_kept,
+          config.swd_ramp) == ("proximal", "layer", "layer_normalized", 4, 0.5)
+  # The short aliases set the same fields; the defaults are the paper's.
+  args = run_lib.build_parser().parse_args(["cora", "--scope", "erk", "--min-kept", "2"])
+  config = run_lib.config_from_args(args)
+  assert (config.scope, config.min_kept) == ("erk", 2)
+  config = run_lib.config_from_args(run_lib.build_parser().parse_args(["cora"]))
+  assert (config.swd_form, config.scope, config.score, config.min_kept,
+          config.swd_ramp) == ("gradient", "global", "magnitude", 0, 1.0)
+
+
+def test_sweep_keys_and_variants_of_the_new_fields():
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  import hashlib  # pylint: disable=import-outside-toplevel
+  from benchmarks import configs, sweep  # pylint: disable=import-outside-toplevel
+  plain = configs.run_config("cora", "swd", 0.99, 0)
+  # Default values of the later fields leave the key as it was before they existed.
+  old_fields = {k: v for k, v in dataclasses.asdict(plain).items()
+                if k not in configs.LATER_FIELD_DEFAULTS}
+  old_key = hashlib.sha256(json.dumps(old_fields, sort_keys=True).encode()).hexdigest()[:16]
+  assert sweep.config_key(plain) == old_key
+  keys = {sweep.config_key(configs.run_config("cora", "swd", 0.99, 0, **{k: v}))
+          for k, v in [("swd_form", "proximal"), ("swd_ramp", 0.5), ("scope", "layer"),
+                       ("score", "layer_normalized"), ("min_kept", 3)]}
+  assert len(keys) == 5 and old_key not in keys
+  record = {"method": "swd", **dataclasses.asdict(configs.run_config(
+      "cora", "swd", 0.99, 0, swd_form="proximal", score="layer_normalized", min_kept=3))}
+  assert sweep.variant(record) == "swd[proximal,layer_normalized,min_kept3]"
+  assert sweep.variant({"method": "gmp", "scope": "global", "score": "magnitude",
+                        "min_kept": 0}) == "gmp"
+  assert sweep.variant({"method": "gmp"}) == "gmp"  # records from before the fields
+  rows = sweep.summarise([
+      {**record, "sparsity_target": 0.99, "test_accuracy": 0.5, "val_accuracy": 0.5,
+       "sparsity_measured": 0.99, "seconds": 1.0},
+      {"method": "swd", "sparsity_target": 0.99, "test_accuracy": 0.7,
+       "val_accuracy": 0.7, "sparsity_measured": 0.99, "seconds": 1.0}])
+  assert [(r["method"], r["runs"]) for r in rows] == [
+      ("swd", 1), ("swd[proximal,layer_normalized,min_kept3]", 1)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("cora", "--swd-ramp", "0"), "SWD ramp must be in (0, 1]"),
+    (("cora", "--swd-form", "implicit"), "invalid choice: 'implicit'"),
+    (("cora", "--swd-min-kept", "-2"), "min kept must be an integer >= 0"),
+])
+def test_bad_variant_flags_are_one_line_errors(args, message):
+  proc = _run(*args, "--no-progress")
+  assert proc.returncode == 2 and proc.stdout == ""
+  err_lines = [line for line in proc.stderr.splitlines() if line.strip()]
+  assert len(err_lines) == 1 and message in err_lines[0], proc.stderr
