@@ -41,8 +41,8 @@ SCOPES = ("global", "layer", "erk")
 SCORES = ("magnitude", "layer_normalized")
 # Fields added after the first sweeps, with the values those sweeps implicitly used: a
 # record's key omits them at these values, so the old results stay resumable.
-LATER_FIELD_DEFAULTS = {"swd_form": "gradient", "swd_ramp": 1.0, "scope": "global",
-                        "score": "magnitude", "min_kept": 0}
+LATER_FIELD_DEFAULTS = {"swd_form": "gradient", "swd_ramp": 1.0, "swd_freeze": 0.0,
+                        "scope": "global", "score": "magnitude", "min_kept": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,8 @@ class RunConfig:
   used by every pruning method: SWD's penalised set and final prune, and the baselines'
   masks. ``swd_form="proximal"`` places SWD after the optimizer (its implicit step);
   ``swd_ramp`` is the fraction of the steps over which ``a`` grows from ``a_min`` to
-  ``a_max`` (it stays at ``a_max`` afterwards).
+  ``a_max`` (it stays at ``a_max`` afterwards); ``swd_freeze > 0`` hard-prunes SWD's
+  selection that fraction of the steps before the end and trains on with the mask fixed.
   """
   benchmark: str
   data: str
@@ -153,6 +154,7 @@ class RunConfig:
   gmp_updates: int = 20
   swd_form: str = "gradient"
   swd_ramp: float = 1.0
+  swd_freeze: float = 0.0
   scope: str = "global"
   score: str = "magnitude"
   min_kept: int = 0
@@ -239,6 +241,7 @@ def validate(config: RunConfig) -> None:
       (config.gmp_updates >= 1, "gmp updates must be >= 1"),
       (config.swd_form in SWD_FORMS, f"SWD form must be one of {SWD_FORMS}"),
       (0.0 < config.swd_ramp <= 1.0, "SWD ramp must be in (0, 1]"),
+      (0.0 <= config.swd_freeze < 1.0, "SWD freeze must be in [0, 1)"),
       (config.scope in SCOPES, f"scope must be one of {SCOPES}"),
       (config.score in SCORES, f"score must be one of {SCORES}"),
       (isinstance(config.min_kept, int) and config.min_kept >= 0,

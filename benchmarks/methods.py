@@ -29,7 +29,10 @@ With ``swd_form="proximal"`` the SWD transformation is placed *after* the base o
 and given the same learning-rate schedule (the chain is ``add_decayed_weights -> SGD or
 Adam -> swd(form="proximal")``): the selected weights take the implicit step
 ``w <- (w + u) / (1 + lr * a * mu)``, which cannot diverge. ``swd_ramp < 1`` makes ``a``
-reach ``a_max`` after that fraction of the steps and stay there.
+reach ``a_max`` after that fraction of the steps and stay there. ``swd_freeze = f > 0``
+hard-prunes SWD's selection at step ``(1 - f) T`` (a mask update) and trains the last
+``f T`` steps with the same optimizer and the mask fixed (SWD's selection is then the
+zeroed weights, whose penalty is 0): the network adapts to the cut before the end.
 
 The selection options of the config (``scope``, ``score``, ``min_kept``; defaults: the
 paper's global magnitude ranking) are used by every method: SWD's penalised set and its
@@ -226,7 +229,12 @@ def plan(config: configs.RunConfig, steps_per_epoch: int) -> Plan:
     if config.method == "dense":
       return Plan("dense", total, phases)
     if config.method == "swd":
-      return Plan("swd", total, phases, final_prune=s, selection=selection(config))
+      freeze = ()
+      if config.swd_freeze > 0:
+        step = min(max(round((1.0 - config.swd_freeze) * total), 1), total - 1)
+        freeze = (MaskUpdate(step, s, final=True),)
+      return Plan("swd", total, phases, mask_updates=freeze, final_prune=s,
+                  selection=selection(config))
     begin = round(config.gmp_begin * total)
     end = max(round(config.gmp_end * total), begin + 1)
     end = min(end, total - 1) if total > 1 else 0

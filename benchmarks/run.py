@@ -93,6 +93,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--swd-ramp", type=float,
                  help="SWD: fraction of the steps over which a grows to a_max, in (0, 1] "
                       "(then held; default 1)")
+  g.add_argument("--swd-freeze", type=float,
+                 help="SWD: hard-prune this fraction of the steps before the end and "
+                      "train on with the mask fixed, in [0, 1) (default 0: prune at the end)")
   g.add_argument("--swd-scope", "--scope", dest="scope", choices=configs.SCOPES,
                  help="selection of every method's pruned set: one global ranking "
                       "(default), the same fraction per layer, or ERK budgets")
@@ -105,7 +108,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 _CONFIG_FLAGS = ("model", "epochs", "batch_size", "eval_batch_size", "optimizer", "lr",
                  "schedule", "momentum", "nesterov", "weight_decay", "a_min", "a_max",
                  "swd_weight_decay", "prune_fraction", "gmp_begin", "gmp_end",
-                 "gmp_updates", "swd_form", "swd_ramp", "scope", "score", "min_kept")
+                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "scope", "score", "min_kept")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -131,6 +131,8 @@ def variant(record: dict) -> str:
       options.append(record["swd_form"])
     if record.get("swd_ramp", 1.0) != 1.0:
       options.append(f"ramp{record['swd_ramp']:g}")
+    if record.get("swd_freeze", 0.0):
+      options.append(f"freeze{record['swd_freeze']:g}")
   if record["method"] != "dense":
     for name in ("scope", "score"):
       if record.get(name, configs.LATER_FIELD_DEFAULTS[name]) != (

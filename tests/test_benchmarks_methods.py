@@ -255,3 +255,24 @@ def test_prune_stats_report_what_the_cut_removes():
   assert stats["selected_max_abs"] == pytest.approx(0.3)  # b: floor(1.5) = 1, i.e. 0.3
   bad = jax.tree.map(lambda p: p * jnp.nan, params)
   assert not train_lib._prune_stats(bad, 0.5, methods.Selection())["params_finite"]  # pylint: disable=protected-access
+
+
+def test_swd_freeze_prunes_before_the_end_and_keeps_the_optimizer():
+  plan = methods.plan(_config("swd", 0.8, epochs=4, swd_freeze=0.25, swd_form="proximal"),
+                      steps_per_epoch=10)
+  assert plan.mask_updates == (methods.MaskUpdate(30, 0.8, True),)
+  assert len(plan.phases) == 1 and isinstance(plan.phases[0].optimizer.init(
+      _quadratic_params())[-1], optax_swd.SWDState)
+  assert plan.final_prune == 0.8
+  assert not methods.plan(_config("swd", 0.8, epochs=4), 10).masked
+
+
+def test_short_digits_run_with_freeze_is_sparse_from_the_freeze_on(digits_data, tmp_path):
+  config = _config("swd", 0.7, epochs=2, swd_freeze=0.5, swd_form="proximal")
+  record = run_lib.run(config, data=digits_data, log_path=tmp_path / "log.jsonl")
+  n = record["num_prunable"]
+  assert record["num_zeros"] == math.floor(0.7 * n)
+  lines = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]
+  # The freeze falls at the end of epoch 1; epoch 2 trains with the mask fixed.
+  assert lines[0]["sparsity"] < 0.7 and lines[1]["sparsity"] == math.floor(0.7 * n) / n
+  assert record["selected_max_abs"] == 0.0  # nothing left to cut at the end
