@@ -4,7 +4,8 @@ Usage::
 
     python -m benchmarks.run DATASET [--method M] [--sparsity S] [--seed K] [--epochs E]
         [--lr LR] [--optimizer sgd|adam] [--a-min A] [--a-max A] [--data-dir D]
-        [--log-dir L] [--no-progress] ...
+        [--log-dir L] [--no-progress] [--checkpoint-dir C [--resume]
+        [--checkpoint-every K] [--stop-after-epochs E]] ...
 
 ``DATASET`` is a benchmark of :mod:`benchmarks.configs` (``digits``, ``cora``,
 ``citeseer``, ``mnist-lenet300``, ``mnist-lenet5``, or ``mnist`` with ``--model``). A
@@ -30,6 +31,7 @@ import sys
 import time
 from typing import Sequence
 
+from benchmarks import checkpointing
 from benchmarks import configs
 from benchmarks import data as data_lib
 from benchmarks import methods
@@ -128,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
                       f"default ${data_lib.locate.ENV_VAR}, else download/cache")
   parser.add_argument("--log-dir", help="write the per-epoch JSON-lines log here")
   parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+  c = parser.add_argument_group(
+      "checkpointing (orbax, at epoch ends; every method, across its phases)")
+  c.add_argument("--checkpoint-dir", help="save the full train state (params, optimizer "
+                 "state with SWD's masks, keep-mask, shuffling RNG) here")
+  c.add_argument("--resume", action="store_true", help="continue from the latest "
+                 "checkpoint in --checkpoint-dir (a fresh start if there is none); without "
+                 "it a directory holding checkpoints is refused")
+  c.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
+                 help="save every K epochs, and after the last (default 1)")
+  c.add_argument("--stop-after-epochs", type=int, metavar="E", help="save and stop once E "
+                 "epochs of the run are done (counted from its start); print "
+                 '{"stopped_after_epoch": E, ...}; continue later with --resume')
   return parser
 
 
@@ -145,7 +159,8 @@ def log_name(config: configs.RunConfig) -> str:
 
 def run(config: configs.RunConfig, *, data: data_lib.Dataset | None = None,
         data_dir: str | os.PathLike | None = None,
-        log_path: str | os.PathLike | None = None, progress: bool = False) -> dict:
+        log_path: str | os.PathLike | None = None, progress: bool = False,
+        checkpoint: checkpointing.Options | None = None) -> dict:
   """Trains and evaluates one configuration; returns the run's record.
 
   Args:
@@ -165,8 +180,13 @@ def run(config: configs.RunConfig, *, data: data_lib.Dataset | None = None,
   plan = methods.plan(config, data.steps_per_epoch(config.batch_size))
   result = train_lib.train(model, data, plan, batch_size=config.batch_size,
                            eval_batch_size=config.eval_batch_size, seed=config.seed,
-                           log_path=log_path, progress=progress)
+                           log_path=log_path, progress=progress, checkpoint=checkpoint)
   m = result.metrics
+  if "stopped_after_epoch" in m:
+    return {"dataset": config.benchmark, "method": config.method,
+            "sparsity_target": config.sparsity, "seed": config.seed,
+            "epochs": config.epochs, **m,
+            "checkpoint_dir": str(checkpoint.directory)}
   record = {
       "dataset": config.benchmark,
       "method": config.method,
@@ -188,18 +208,36 @@ def run(config: configs.RunConfig, *, data: data_lib.Dataset | None = None,
   return record
 
 
+def checkpoint_options(args: argparse.Namespace,
+                       config: configs.RunConfig) -> checkpointing.Options | None:
+  """The checkpointing of parsed arguments (``None`` without ``--checkpoint-dir``)."""
+  if args.checkpoint_dir is None:
+    if args.resume or args.stop_after_epochs is not None:
+      raise ValueError("--resume and --stop-after-epochs need --checkpoint-dir")
+    return None
+  if args.stop_after_epochs is not None and not 1 <= args.stop_after_epochs:
+    raise ValueError(f"--stop-after-epochs must be >= 1, got {args.stop_after_epochs}")
+  if args.checkpoint_every < 1:
+    raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+  return checkpointing.Options(args.checkpoint_dir, resume=args.resume,
+                               every_epochs=args.checkpoint_every,
+                               stop_after_epochs=args.stop_after_epochs,
+                               identity=config.to_dict())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
   try:
     config = config_from_args(args)
+    checkpoint = checkpoint_options(args, config)
   except ValueError as e:
     parser.error(str(e))
   log_path = None if args.log_dir is None else pathlib.Path(args.log_dir) / log_name(config)
   try:
     record = run(config, data_dir=args.data_dir, log_path=log_path,
-                 progress=not args.no_progress)
-  except data_lib.DataUnavailableError as e:
+                 progress=not args.no_progress, checkpoint=checkpoint)
+  except (data_lib.DataUnavailableError, checkpointing.CheckpointError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1
   print(json.dumps(record), flush=True)

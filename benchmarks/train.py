@@ -34,6 +34,7 @@ import optax_swd
 from flax import struct
 from tqdm import tqdm
 
+from benchmarks import checkpointing
 from benchmarks import methods
 from benchmarks.data import datasets
 
@@ -221,7 +222,8 @@ class JsonLinesLog:
 
 def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
           batch_size: int | None, eval_batch_size: int | None = None, seed: int = 0,
-          log_path: str | os.PathLike | None = None, progress: bool = False) -> TrainResult:
+          log_path: str | os.PathLike | None = None, progress: bool = False,
+          checkpoint: checkpointing.Options | None = None) -> TrainResult:
   """Trains ``model`` on ``data`` following ``plan``; see the module docstring.
 
   Args:
@@ -234,6 +236,9 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
     seed: seeds the initialisation, the shuffling and dropout.
     log_path: where to write the JSON-lines metrics log (parent folders are created).
     progress: show a tqdm progress bar on stderr.
+    checkpoint: save (and with ``resume``, first restore) the run at epoch boundaries
+      (:mod:`benchmarks.checkpointing`); with ``stop_after_epochs`` the run stops there
+      and its metrics are only ``stopped_after_epoch``, ``steps`` and ``seconds``.
   """
   start_time = time.perf_counter()
   steps_per_epoch = data.steps_per_epoch(batch_size)
@@ -253,11 +258,22 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
   phase_at = {p.start: p for p in plan.phases if p.steps > 0}
   updates_at = {u.step: u for u in plan.mask_updates}
   phase, step_fn, step = None, None, 0
+  store = None if checkpoint is None else checkpointing.Store(checkpoint)
+  first_epoch, last_epoch = 1, plan.total_steps // steps_per_epoch
+  if store is not None and store.latest_epoch() is not None:  # resume (Store checks it)
+    step = store.latest_epoch() * steps_per_epoch
+    # The optimizer state saved is that of the phase the last step ran in.
+    phase = max((p for p in plan.phases if p.steps > 0 and p.start < step),
+                key=lambda p: p.start)
+    restored = store.restore(state.replace(opt_state=phase.optimizer.init(state.params)))
+    state, shuffle_rng, first_epoch = (restored.state, restored.shuffle_rng,
+                                       restored.epoch + 1)
+    step_fn = jax.jit(functools.partial(train_step, model=model, tx=phase.optimizer))
 
   with JsonLinesLog(log_path) as log, tqdm(
       total=plan.total_steps, disable=not progress, unit="step", leave=False,
       desc=plan.method) as bar:
-    for epoch in range(1, plan.total_steps // steps_per_epoch + 1):
+    for epoch in range(first_epoch, last_epoch + 1):
       sums = None
       for batch in data.train_batches(shuffle_rng, batch_size):
         if step in phase_at:
@@ -283,6 +299,17 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
       bar.set_postfix(loss=f"{record['train_loss']:.3f}",
                       val_acc=f"{record['val_accuracy']:.3f}",
                       sparsity=f"{record['sparsity']:.3f}")
+      if store is not None and store.due(epoch, last_epoch):
+        store.save(epoch, state, shuffle_rng)
+      if checkpoint is not None and epoch == checkpoint.stop_after_epochs < last_epoch:
+        store.close()
+        stopped = {"stopped_after_epoch": epoch, "steps": step,
+                   "seconds": time.perf_counter() - start_time}
+        log.write({"final": False, **stopped})
+        return TrainResult(params=state.params, batch_stats=state.batch_stats,
+                           metrics=stopped, history=log.records[:-1])
+    if store is not None:
+      store.close()
 
     final = {}
     for update in plan.mask_updates:  # a mask update planned at the very end
