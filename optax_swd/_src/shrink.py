@@ -7,6 +7,7 @@ from typing import Any, NamedTuple, Sequence
 import jax
 import numpy as np
 
+from optax_swd._src import arguments
 from optax_swd._src import channels as channels_lib
 
 
@@ -26,7 +27,7 @@ class Shrunk(NamedTuple):
 
 
 def shrink(params, batch_stats, topology: Sequence[channels_lib.ChannelGroup],
-           removed) -> Shrunk:
+           removed, *, multiple_of: int = 1) -> Shrunk:
   """Cuts the ``removed`` channels out of the params and the BatchNorm statistics.
 
   Every leaf axis the topology maps onto channels keeps only the indices of kept channels
@@ -41,6 +42,13 @@ def shrink(params, batch_stats, topology: Sequence[channels_lib.ChannelGroup],
   feed the constant ``relu(beta)`` to its consumers; train with :func:`structured_swd`
   (which decays ``beta`` too) or call ``prune_channels`` first.
 
+  ``multiple_of > 1`` keeps, in each group, up to ``multiple_of - 1`` of the removed
+  channels (the first ones) so that the group's width is a multiple of it (or the whole
+  group): after :func:`optax_swd.prune_channels` those channels are all zero, so the
+  outputs do not change, but every layer's width (a sum of group widths) becomes a
+  multiple, which XLA's CPU convolutions run several times faster per FLOP than odd
+  widths. The parameter count grows accordingly.
+
   Not jit-compatible: the output shapes depend on ``removed``'s values.
 
   Args:
@@ -49,6 +57,7 @@ def shrink(params, batch_stats, topology: Sequence[channels_lib.ChannelGroup],
     topology: a sequence of :class:`optax_swd.ChannelGroup`.
     removed: bool ``[C]`` in the topology's channel order (e.g.
       ``select_channels(...).removed`` or ``StructuredSWDState.removed``).
+    multiple_of: round each group's kept width up to a multiple of this, an int >= 1.
 
   Returns:
     A :class:`Shrunk` ``(params, batch_stats, widths)``.
@@ -72,6 +81,15 @@ def shrink(params, batch_stats, topology: Sequence[channels_lib.ChannelGroup],
     raise ValueError(f"removed must be a bool vector of the topology's "
                      f"{res.num_channels} channels, got {removed.dtype} of shape "
                      f"{removed.shape}.")
+  arguments.positive_int("multiple_of", multiple_of)
+  starts = list(res.group_start) + [res.num_channels]
+  if multiple_of > 1:
+    removed = removed.copy()
+    for g in range(len(res.group_names)):
+      group = np.arange(starts[g], starts[g + 1])
+      kept = int(np.sum(~removed[group]))
+      want = min(len(group), -(-kept // multiple_of) * multiple_of)
+      removed[group[removed[group]][:want - kept]] = False
   removed_ext = np.concatenate([removed, [False]])
 
   def kept(channel_map):
@@ -95,7 +113,6 @@ def shrink(params, batch_stats, topology: Sequence[channels_lib.ChannelGroup],
         stat_leaves[i] = np.take(stat_leaves[i], kept(scale_map[module]), axis=-1)
     new_stats = jax.tree_util.tree_unflatten(stat_def, stat_leaves)
 
-  starts = list(res.group_start) + [res.num_channels]
   widths = {name: int(np.sum(~removed[starts[g]:starts[g + 1]]))
             for g, name in enumerate(res.group_names)}
   return Shrunk(new_params, new_stats, widths)
