@@ -10,7 +10,16 @@ cora           cora     gcn          200    full   Adam lr 0.01 (Kipf & Welling)
 citeseer       citeseer gcn          200    full   Adam lr 0.01 (Kipf & Welling)
 mnist-lenet300 mnist    lenet300100  20     128    SGD lr 0.1, momentum 0.9, steps
 mnist-lenet5   mnist    lenet5       20     128    SGD lr 0.05, momentum 0.9, steps
+cifar10-resnet20 cifar10 resnet20    1      128    SGD lr 0.1, momentum 0.9, steps
+cifar10-cnn    cifar10  cnn          3      128    SGD lr 0.05, momentum 0.9, steps
+cifar10-paper  cifar10  resnet20-w64 300    128    SGD lr 0.1, momentum 0.9, thirds
 ============== ======== ============ ====== ====== ================================
+
+``cifar10`` is ``cifar10-resnet20``. The CIFAR-10 CPU budgets (1 and 3 epochs) are what
+fitted this project's shared 2-core machines, far below the paper's 300 epochs;
+``cifar10-paper`` is the paper's recipe (ResNet-20 with 64 feature maps, 300 epochs, SGD
+lr 0.1, momentum 0.9, weight decay 5e-4, batch 128, lr divided by 10 at 1/3 and 2/3 of
+training, SWD ``a`` from 0.1 to 1e5), ready for a GPU.
 
 ``mnist`` is ``mnist-lenet300`` (or ``mnist-lenet5`` with ``model="lenet5"``). Every
 benchmark also has defaults for the other optimizer (``--optimizer sgd|adam``): on the
@@ -26,7 +35,8 @@ The digits model is the LeNet-300-100 MLP: it trains in seconds on a CPU; ``lene
 (with a padded second convolution for 8x8 inputs) is available with ``model="lenet5"``.
 
 SGD schedules: ``"step"`` divides the learning rate by 10 at 50% and 75% of a phase
-(He et al.; Renda et al.), ``"cosine"`` decays it to 0, ``"constant"`` keeps it.
+(He et al.; Renda et al.), ``"thirds"`` at 1/3 and 2/3 (the SWD paper's CIFAR-10
+recipe), ``"cosine"`` decays it to 0, ``"constant"`` keeps it.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import dataclasses
 from typing import Mapping
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("constant", "step", "cosine")
+SCHEDULES = ("constant", "step", "cosine", "thirds")
 SWD_FORMS = ("gradient", "proximal")
 SCOPES = ("global", "layer", "erk")
 SCORES = ("magnitude", "layer_normalized")
@@ -86,6 +96,8 @@ class Benchmark:
 
 
 _IMAGE_MODELS = ("lenet300100", "lenet5")
+_CIFAR_MODELS = ("resnet20", "resnet20-w64", "cnn")
+_CIFAR_ADAM = OptimizerDefaults(lr=1e-3)
 _GRAPH = dict(
     model="gcn", models=("gcn",), epochs=200, batch_size=None, optimizer="adam",
     optimizers={"adam": OptimizerDefaults(lr=0.01),
@@ -111,7 +123,22 @@ BENCHMARKS: Mapping[str, Benchmark] = {
         optimizers={"sgd": OptimizerDefaults(lr=0.05, schedule="step"),
                     "adam": OptimizerDefaults(lr=1e-3)}),
 }
-ALIASES = {"mnist": "mnist-lenet300"}
+BENCHMARKS.update({
+    "cifar10-resnet20": Benchmark(
+        data="cifar10", model="resnet20", models=_CIFAR_MODELS, epochs=1, batch_size=128,
+        optimizer="sgd", eval_batch_size=500,
+        optimizers={"sgd": OptimizerDefaults(lr=0.1, schedule="step"), "adam": _CIFAR_ADAM}),
+    "cifar10-cnn": Benchmark(
+        data="cifar10", model="cnn", models=_CIFAR_MODELS, epochs=3, batch_size=128,
+        optimizer="sgd", eval_batch_size=500,
+        optimizers={"sgd": OptimizerDefaults(lr=0.05, schedule="step"), "adam": _CIFAR_ADAM}),
+    "cifar10-paper": Benchmark(
+        data="cifar10", model="resnet20-w64", models=_CIFAR_MODELS, epochs=300,
+        batch_size=128, optimizer="sgd", eval_batch_size=500,
+        optimizers={"sgd": OptimizerDefaults(lr=0.1, schedule="thirds"),
+                    "adam": _CIFAR_ADAM}),
+})
+ALIASES = {"mnist": "mnist-lenet300", "cifar10": "cifar10-resnet20"}
 NAMES = tuple(BENCHMARKS) + tuple(ALIASES)
 
 

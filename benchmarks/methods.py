@@ -125,9 +125,13 @@ class Plan:
     return bool(self.mask_updates)
 
 
-def step_schedule(lr: float, horizon: int) -> optax.Schedule:
-  """``lr``, divided by 10 at 50% and again at 75% of ``horizon`` steps."""
-  first, second = int(0.5 * horizon), int(0.75 * horizon)
+def step_schedule(lr: float, horizon: int,
+                  fractions: tuple[float, float] = (0.5, 0.75)) -> optax.Schedule:
+  """``lr``, divided by 10 at ``fractions[0]`` and again at ``fractions[1]`` of ``horizon``.
+
+  The default (50%, 75%) is He et al.'s; the SWD paper's CIFAR-10 recipe uses (1/3, 2/3).
+  """
+  first, second = int(fractions[0] * horizon), int(fractions[1] * horizon)
 
   def schedule(count):
     count = jnp.asarray(count)
@@ -143,6 +147,8 @@ def learning_rate(config: configs.RunConfig, horizon: int) -> optax.Schedule:
     return optax.constant_schedule(config.lr)
   if config.schedule == "step":
     return step_schedule(config.lr, horizon)
+  if config.schedule == "thirds":
+    return step_schedule(config.lr, horizon, (1 / 3, 2 / 3))
   if config.schedule == "cosine":
     return optax.cosine_decay_schedule(config.lr, decay_steps=max(horizon, 1))
   raise ValueError(f"unknown schedule {config.schedule!r}")

@@ -12,7 +12,12 @@ Prunable weights are the kernels (the leaves with ``ndim >= 2``), which is
 * :class:`GCN`: the two-layer graph convolutional network of Kipf & Welling (ICLR 2017).
 * :class:`LeNet300100`: the fully connected 300-100 network (LeCun et al. 1998).
 * :class:`LeNet5`: conv 6 -> conv 16 (5x5) -> dense 120 -> 84, for 28x28 or 8x8 inputs.
-* :class:`ResNet20`: the CIFAR ResNet of He et al. (CVPR 2016), with option-A shortcuts.
+* :class:`ResNet20`: the CIFAR ResNet of He et al. (CVPR 2016), with option-A shortcuts;
+  ``resnet20`` is the standard width 16 (0.27M parameters), ``resnet20-w64`` width 64
+  (4.3M, the official SWD code's CIFAR-10 model).
+* :class:`SmallCNN` (``cnn``): a cheap CIFAR CNN (conv 16-32-64 with pooling, 34k
+  parameters, 2.8M multiply-adds per 32x32 image against ResNet-20's 41M) for budgets
+  where ResNet-20 is too slow.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
 
-MODELS = ("gcn", "lenet300100", "lenet5", "resnet20")
+MODELS = ("gcn", "lenet300100", "lenet5", "resnet20", "resnet20-w64", "cnn")
 
 
 Matrix = Union[jax.Array, sparse.BCOO]
@@ -207,10 +212,32 @@ class ResNet20(nn.Module):
     return nn.Dense(self.num_classes, name="fc")(x)
 
 
+class SmallCNN(nn.Module):
+  """conv 16 -> pool -> conv 32 -> pool -> conv 64 -> pool -> dense ``num_classes``.
+
+  3x3 "SAME" convolutions with ReLU and 2x2 max-pooling; on 32x32 inputs the last
+  feature map is 4x4x64 (flattened into the classifier). No BatchNorm, no dropout.
+  """
+  num_classes: int = 10
+  widths: tuple[int, ...] = (16, 32, 64)
+
+  @nn.compact
+  def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
+    del train
+    x = images
+    for i, width in enumerate(self.widths):
+      x = nn.relu(nn.Conv(width, (3, 3), padding="SAME", kernel_init=_he_normal,
+                          name=f"conv{i + 1}")(x))
+      x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+    x = x.reshape((x.shape[0], -1))
+    return nn.Dense(self.num_classes, name="fc")(x)
+
+
 def create(name: str, num_classes: int, **kwargs) -> nn.Module:
   """The model called ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs."""
   classes = {"gcn": GCN, "lenet300100": LeNet300100, "lenet5": LeNet5,
-             "resnet20": ResNet20}
+             "resnet20": ResNet20, "resnet20-w64": functools.partial(ResNet20, width=64),
+             "cnn": SmallCNN}
   if name not in classes:
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
   return classes[name](num_classes=num_classes, **kwargs)

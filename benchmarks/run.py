@@ -69,8 +69,9 @@ def sparsity_arg(text: str) -> float:
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
   """The hyper-parameter flags (all default to the benchmark's recipe)."""
   g = parser.add_argument_group("hyper-parameters (default: the dataset's recipe)")
-  g.add_argument("--model", choices=[m for m in models.MODELS if m != "resnet20"],
-                 help="model (image data sets: lenet300100 or lenet5)")
+  g.add_argument("--model", choices=[m for m in models.MODELS if m != "gcn"],
+                 help="model (MNIST/digits: lenet300100 or lenet5; CIFAR-10: resnet20, "
+                      "resnet20-w64 or cnn)")
   g.add_argument("--epochs", type=int, help="training budget, the same for every method")
   g.add_argument("--batch-size", type=int)
   g.add_argument("--eval-batch-size", type=int)

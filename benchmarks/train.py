@@ -39,6 +39,10 @@ from benchmarks import methods
 from benchmarks.data import datasets
 
 
+# Folded into the dropout key to give the data transform (augmentation) its own stream.
+_AUGMENT_STREAM = 0x5EED
+
+
 class TrainState(struct.PyTreeNode):
   """Everything that changes during training.
 
@@ -88,13 +92,22 @@ def _variables(params, batch_stats) -> dict:
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: nn.Module,
-               tx: optax.GradientTransformation) -> tuple[TrainState, dict]:
-  """One optimizer update on one batch; masked weights stay exactly zero."""
+               tx: optax.GradientTransformation,
+               transform: Callable | None = None) -> tuple[TrainState, dict]:
+  """One optimizer update on one batch; masked weights stay exactly zero.
+
+  ``transform`` (the data set's, e.g. normalisation and augmentation) is applied to the
+  batch's inputs here, inside the jitted step, with a key derived from ``rng`` and the
+  step (a fixed seed gives the same augmented batches).
+  """
   dropout_rng = jax.random.fold_in(rng, state.step)
+  inputs = batch["inputs"]
+  if transform is not None:
+    inputs = transform(jax.random.fold_in(dropout_rng, _AUGMENT_STREAM), inputs, True)
 
   def loss_fn(params):
     logits, updates = model.apply(
-        _variables(params, state.batch_stats), *batch["inputs"], train=True,
+        _variables(params, state.batch_stats), *inputs, train=True,
         rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
     sums = weighted_metrics(logits, batch["labels"], batch["weights"])
     loss = sums["loss_sum"] / jnp.maximum(sums["weight_sum"], 1.0)
@@ -112,9 +125,13 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, model: nn.Modu
   return new_state, sums
 
 
-def eval_step(params, batch_stats, batch: dict, *, model: nn.Module) -> dict:
-  """Weighted metric sums of one batch, in inference mode."""
-  logits = model.apply(_variables(params, batch_stats), *batch["inputs"], train=False)
+def eval_step(params, batch_stats, batch: dict, *, model: nn.Module,
+              transform: Callable | None = None) -> dict:
+  """Weighted metric sums of one batch, in inference mode (``transform`` not training)."""
+  inputs = batch["inputs"]
+  if transform is not None:
+    inputs = transform(None, inputs, False)
+  logits = model.apply(_variables(params, batch_stats), *inputs, train=False)
   return weighted_metrics(logits, batch["labels"], batch["weights"])
 
 
@@ -139,8 +156,11 @@ def evaluate(eval_fn: Callable, state: TrainState, data: datasets.Dataset, split
 
 def init_variables(model: nn.Module, data: datasets.Dataset, rng: jax.Array):
   """``(params, batch_stats)`` of a fresh model for this data."""
-  variables = model.init({"params": rng, "dropout": rng}, *data.example_inputs(),
-                         train=False)
+  inputs = data.example_inputs()
+  transform = getattr(data, "transform", None)
+  if transform is not None:
+    inputs = transform(None, inputs, False)
+  variables = model.init({"params": rng, "dropout": rng}, *inputs, train=False)
   return variables["params"], variables.get("batch_stats", {})
 
 
@@ -252,7 +272,8 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
   keep = jax.tree.map(lambda p: jnp.ones(p.shape, bool), params) if plan.masked else None
   state = TrainState(step=jnp.zeros([], jnp.int32), params=params, batch_stats=batch_stats,
                      opt_state=None, keep=keep)
-  eval_fn = jax.jit(functools.partial(eval_step, model=model))
+  transform = getattr(data, "transform", None)
+  eval_fn = jax.jit(functools.partial(eval_step, model=model, transform=transform))
   evaluate_split = lambda state, split: evaluate(eval_fn, state, data, split,
                                                  eval_batch_size)
   phase_at = {p.start: p for p in plan.phases if p.steps > 0}
@@ -268,7 +289,8 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
     restored = store.restore(state.replace(opt_state=phase.optimizer.init(state.params)))
     state, shuffle_rng, first_epoch = (restored.state, restored.shuffle_rng,
                                        restored.epoch + 1)
-    step_fn = jax.jit(functools.partial(train_step, model=model, tx=phase.optimizer))
+    step_fn = jax.jit(functools.partial(train_step, model=model, tx=phase.optimizer,
+                                        transform=transform))
 
   with JsonLinesLog(log_path) as log, tqdm(
       total=plan.total_steps, disable=not progress, unit="step", leave=False,
@@ -279,7 +301,8 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
         if step in phase_at:
           phase = phase_at[step]
           state = state.replace(opt_state=phase.optimizer.init(state.params))
-          step_fn = jax.jit(functools.partial(train_step, model=model, tx=phase.optimizer))
+          step_fn = jax.jit(functools.partial(train_step, model=model, tx=phase.optimizer,
+                                              transform=transform))
         if step in updates_at:
           state = apply_mask_update(state, updates_at[step], plan.selection)
         state, batch_sums = step_fn(state, batch, dropout_rng)

@@ -5,8 +5,9 @@ Sources:
 * :mod:`~benchmarks.data.planetoid`: ``cora`` and ``citeseer`` (graphs, full batch);
 * :mod:`~benchmarks.data.digits`: ``digits``, scikit-learn's bundled 8x8 digits (offline);
 * :mod:`~benchmarks.data.mnist`: ``mnist``;
-* CIFAR-10 (for ResNet-20) will be a ``cifar10`` module registered in :data:`SOURCES`
-  (a later issue); the shared copy is laid out as ``cifar10-jpeg/{train,test}/<class>/``.
+* :mod:`~benchmarks.data.cifar10`: ``cifar10``, from image folders
+  (``cifar10-jpeg/{train,test}/<class>/``, read by :mod:`~benchmarks.data.image_folder`)
+  or tensorflow-datasets; augmented on device by :mod:`~benchmarks.data.augment`.
 
 Local files are found through :mod:`~benchmarks.data.locate` (``--data-dir`` >
 ``$OPTAX_SWD_DATA_DIR`` > download cache).
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import os
 
+from benchmarks.data import cifar10
 from benchmarks.data import digits
 from benchmarks.data import mnist
 from benchmarks.data import planetoid
 from benchmarks.data.datasets import Dataset, GraphData, ImageData
 from benchmarks.data.locate import DataUnavailableError
 
-SOURCES = ("digits", "cora", "citeseer", "mnist")
+SOURCES = ("digits", "cora", "citeseer", "mnist", "cifar10")
 
 
 def load(source: str, data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -38,6 +40,8 @@ def load(source: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     return planetoid.load(source, data_dir)
   if source == "mnist":
     return mnist.load(data_dir)
+  if source == "cifar10":
+    return cifar10.load(data_dir)
   raise ValueError(f"unknown data source {source!r}; choose from {SOURCES}")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Optional, Protocol
 
 import jax.numpy as jnp
 import numpy as np
@@ -121,9 +121,14 @@ class ImageData:
 
   Attributes:
     name: the data set's name.
-    x_train, x_val, x_test: float32 ``[n, H, W, C]``, already normalised.
+    x_train, x_val, x_test: ``[n, H, W, C]``: float32 already normalised, or raw (e.g.
+      ``uint8``) when ``transform`` prepares them.
     y_train, y_val, y_test: int32 ``[n]``.
     num_classes: the number of classes.
+    transform: ``None``, or a pure JAX function ``(rng, inputs, train) -> inputs`` that
+      the training loop applies to every batch's ``inputs`` *inside* its jitted steps
+      (normalisation; augmentation when ``train``, drawn from ``rng``), e.g.
+      :class:`~benchmarks.data.augment.ImageTransform`.
   """
   name: str
   x_train: np.ndarray
@@ -133,6 +138,7 @@ class ImageData:
   x_test: np.ndarray
   y_test: np.ndarray
   num_classes: int
+  transform: Optional[Callable] = None
 
   def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
     _check_split(split)
