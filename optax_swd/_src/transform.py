@@ -13,6 +13,7 @@ from optax_swd._src import arguments
 from optax_swd._src import prunable as prunable_lib
 from optax_swd._src import schedule as schedule_lib
 from optax_swd._src import selection as selection_lib
+from optax_swd._src import structure as structure_lib
 
 SELECTIONS = ("auto",) + selection_lib.METHODS
 FORMS = ("gradient", "proximal")
@@ -92,6 +93,7 @@ def swd(
     learning_rate: float | optax.Schedule | None = None,
     score: str = "magnitude",
     min_kept: int = 0,
+    structure: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Selective Weight Decay: an extra, growing weight decay on the weights to prune.
 
@@ -156,6 +158,15 @@ def swd(
     min_kept: with ``scope="global"``, never select a leaf's ``min_kept`` largest scores,
       so no layer is emptied (the selection is then the ``floor(sparsity * N)`` smallest
       among the remaining weights, or all of them if fewer). ``0``: the plain global rule.
+    structure: ``None`` (unstructured, the paper's) or ``"n:m"`` for N:M semi-structured
+      SWD (e.g. ``"2:4"``, the layout of NVIDIA's sparse tensor cores): in every group of
+      ``m`` consecutive weights along a kernel's input dimension (axis -2: ``in`` of a
+      ``[in, out]`` Dense kernel or a ``[h, w, in, out]`` convolution kernel), the
+      ``m - n`` smallest magnitudes are selected (ties: lowest position first). Then
+      ``sparsity`` must equal ``(m - n) / m``, ``m`` must divide the input dimension of
+      every prunable leaf (ValueError naming the leaf), and ``scope``, ``score``,
+      ``min_kept`` and ``selection`` must stay at their defaults. Prune with the same
+      ``structure`` in :func:`optax_swd.prune`.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its ``update`` requires ``params`` and
@@ -192,6 +203,11 @@ def swd(
   arguments.choice("form", form, FORMS)
   arguments.choice("score", score, prunable_lib.SCORES)
   arguments.nonnegative_int("min_kept", min_kept)
+  nm = None if structure is None else structure_lib.parse(structure)
+  if nm is not None:
+    structure_lib.check_sparsity(sparsity, *nm, structure)
+    structure_lib.check_defaults(structure, scope=scope, score=score, min_kept=min_kept,
+                                 selection=selection)
   if form == "proximal":
     if learning_rate is None:
       raise ValueError(
@@ -209,6 +225,8 @@ def swd(
 
   def init_fn(params):
     _, flags, _ = prunable_lib.resolve(params, prunable)
+    if nm is not None:
+      structure_lib.check_leaves(params, flags, nm[1], structure)
     return SWDState(
         count=jnp.zeros([], jnp.int32),
         penalty=jnp.zeros([], jnp.float32),
@@ -225,14 +243,21 @@ def swd(
     leaves, flags, treedef = prunable_lib.resolve(params, prunable)
     if not leaves:
       return updates, state._replace(count=optax.safe_increment(state.count))
-    masks, threshold = selection_masks(leaves, flags, treedef, sparsity, scope, selection,
-                                       previous=state.threshold, score=score,
-                                       min_kept=min_kept,
-                                       previous_slope=state.threshold_slope)
+    if nm is None:
+      masks, threshold = selection_masks(leaves, flags, treedef, sparsity, scope,
+                                         selection, previous=state.threshold, score=score,
+                                         min_kept=min_kept,
+                                         previous_slope=state.threshold_slope)
+      ok = jnp.all(threshold.ok)
+    else:
+      structure_lib.check_leaves(params, flags, nm[1], structure)
+      masks, ok = structure_lib.masks(leaves, flags, treedef, *nm)
+      threshold = selection_lib.Threshold(state.threshold, state.threshold, None, ok,
+                                          state.threshold_slope)
     coef = jnp.asarray(schedule(state.count), jnp.float32) * jnp.asarray(
         weight_decay, jnp.float32)
     # NaN scores leave the selection undefined: make that loud rather than wrong.
-    coef = jnp.where(jnp.all(threshold.ok), coef, jnp.nan)
+    coef = jnp.where(ok, coef, jnp.nan)
     update_leaves = treedef.flatten_up_to(updates)
     mask_leaves = treedef.flatten_up_to(masks)
     if form == "gradient":
