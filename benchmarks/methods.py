@@ -91,6 +91,7 @@ class Selection:
   scope: str = "global"
   score: str = "magnitude"
   min_kept: int = 0
+  structure: str | None = None
 
   def kwargs(self) -> dict:
     return dataclasses.asdict(self)
@@ -98,7 +99,8 @@ class Selection:
 
 def selection(config: configs.RunConfig) -> Selection:
   """The selection options of ``config``."""
-  return Selection(scope=config.scope, score=config.score, min_kept=config.min_kept)
+  return Selection(scope=config.scope, score=config.score, min_kept=config.min_kept,
+                   structure=config.structure)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,12 +106,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                  help="selection score: |w| (default) or |w| / rms(layer)")
   g.add_argument("--swd-min-kept", "--min-kept", dest="min_kept", type=int,
                  help="selection: never prune a layer's N largest weights (global scope)")
+  g.add_argument("--structure", metavar="N:M",
+                 help="N:M semi-structured pruning (e.g. 2:4: keep 2 of every 4 weights "
+                      "along each kernel's input dimension) for swd, magnitude_ft and "
+                      "lr_rewinding; --sparsity must then be (M-N)/M")
 
 
 _CONFIG_FLAGS = ("model", "epochs", "batch_size", "eval_batch_size", "optimizer", "lr",
                  "schedule", "momentum", "nesterov", "weight_decay", "a_min", "a_max",
                  "swd_weight_decay", "prune_fraction", "gmp_begin", "gmp_end",
-                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "scope", "score", "min_kept")
+                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "scope", "score", "min_kept",
+                 "structure")
 
 
 def build_parser() -> argparse.ArgumentParser:

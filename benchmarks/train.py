@@ -164,7 +164,7 @@ def init_variables(model: nn.Module, data: datasets.Dataset, rng: jax.Array):
   return variables["params"], variables.get("batch_stats", {})
 
 
-_SELECTION_ARGS = ("scope", "score", "min_kept")
+_SELECTION_ARGS = ("scope", "score", "min_kept", "structure")
 
 
 @functools.partial(jax.jit, static_argnames=("sparsity",) + _SELECTION_ARGS)

@@ -155,3 +155,19 @@ def test_input_dimension_not_divisible_names_the_leaf():
   prunable = {"ok": True, "odd": {"kernel": False}}
   out = optax_swd.prune(bad, 0.5, structure="2:4", prunable=prunable)
   assert int((np.asarray(out["ok"]) == 0).sum()) == 12
+
+
+def test_harness_structure_config():
+  from benchmarks import configs
+  from benchmarks import methods
+  config = configs.run_config("digits", "swd", 0.5, structure="2:4")
+  assert methods.selection(config).kwargs()["structure"] == "2:4"
+  assert configs.run_config("digits", "magnitude_ft", 0.75, structure="1:4").structure
+  for method, sparsity, message in [("swd", 0.4, "sparsity must be 0.5"),
+                                    ("gmp", 0.5, "not by 'gmp'"),
+                                    ("swd", 0.5, None)]:
+    kwargs = dict(structure="2:4") if message else dict(structure="2:4", scope="layer")
+    with pytest.raises(ValueError, match=message or "cannot be combined"):
+      configs.run_config("digits", method, sparsity, **kwargs)
+  with pytest.raises(ValueError, match="structure must be 'n:m'"):
+    configs.run_config("digits", "swd", 0.5, structure="2/4")
