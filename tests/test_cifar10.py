@@ -150,7 +150,8 @@ def _cifar_like_folder(root: pathlib.Path, per_class: int = 3) -> dict:
 
 def test_cifar10_is_a_registered_source(monkeypatch):
   calls = []
-  monkeypatch.setattr(cifar10, "load", lambda data_dir: calls.append(data_dir) or "d")
+  monkeypatch.setattr(cifar10, "load",
+                      lambda data_dir, num_train: calls.append(data_dir) or "d")
   assert "cifar10" in data_lib.SOURCES
   assert data_lib.load("cifar10", "/some/dir") == "d" and calls == ["/some/dir"]
 
@@ -215,6 +216,30 @@ def test_tfds_path_with_mock_module(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails
   with pytest.raises(locate.DataUnavailableError, match="tensorflow-datasets"):
     cifar10.load(num_val=10)
+
+
+def test_training_subset_is_stratified_and_keeps_val_and_test():
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, 256, (200, 4, 4, 3), dtype=np.uint8)
+  y = np.arange(200) % 10
+  full = cifar10.from_arrays(x, y, x[:20], y[:20], num_val=20)
+  sub = cifar10.from_arrays(x, y, x[:20], y[:20], num_val=20, num_train=50)
+  assert len(full.y_train) == 180 and len(sub.y_train) == 50
+  np.testing.assert_array_equal(np.bincount(sub.y_train), [5] * 10)
+  np.testing.assert_array_equal(sub.x_val, full.x_val)
+  train_rows = {bytes(r) for r in full.x_train}
+  assert all(bytes(r) in train_rows for r in sub.x_train)
+  for bad in (0, 181, 2.5):
+    with pytest.raises(ValueError, match="num_train"):
+      cifar10.from_arrays(x, y, x[:20], y[:20], num_val=20, num_train=bad)
+
+
+def test_cifar10_10k_source_and_benchmark(monkeypatch):
+  calls = []
+  monkeypatch.setattr(cifar10, "load", lambda d, num_train: calls.append(num_train) or "d")
+  assert data_lib.load("cifar10-10k", "/x") == "d" and calls == [10_000]
+  c = configs.run_config("cifar10-resnet20-10k", "swd", 0.999)
+  assert (c.data, c.model, c.epochs) == ("cifar10-10k", "resnet20", 1)
 
 
 def test_from_arrays_rejects_bad_arrays():

@@ -7,7 +7,8 @@ Sources:
 * :mod:`~benchmarks.data.mnist`: ``mnist``;
 * :mod:`~benchmarks.data.cifar10`: ``cifar10``, from image folders
   (``cifar10-jpeg/{train,test}/<class>/``, read by :mod:`~benchmarks.data.image_folder`)
-  or tensorflow-datasets; augmented on device by :mod:`~benchmarks.data.augment`.
+  or tensorflow-datasets; augmented on device by :mod:`~benchmarks.data.augment`;
+  ``cifar10-10k`` keeps a fixed stratified 10,000 of its 45,000 training images.
 
 Local files are found through :mod:`~benchmarks.data.locate` (``--data-dir`` >
 ``$OPTAX_SWD_DATA_DIR`` > download cache).
@@ -24,7 +25,7 @@ from benchmarks.data import planetoid
 from benchmarks.data.datasets import Dataset, GraphData, ImageData
 from benchmarks.data.locate import DataUnavailableError
 
-SOURCES = ("digits", "cora", "citeseer", "mnist", "cifar10")
+SOURCES = ("digits", "cora", "citeseer", "mnist") + tuple(cifar10.SOURCES)
 
 
 def load(source: str, data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -40,8 +41,8 @@ def load(source: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     return planetoid.load(source, data_dir)
   if source == "mnist":
     return mnist.load(data_dir)
-  if source == "cifar10":
-    return cifar10.load(data_dir)
+  if source in cifar10.SOURCES:
+    return cifar10.load(data_dir, num_train=cifar10.SOURCES[source])
   raise ValueError(f"unknown data source {source!r}; choose from {SOURCES}")
 
 

@@ -39,6 +39,8 @@ STD = (0.2470, 0.2435, 0.2616)
 NUM_VAL = 5000
 VAL_SEED = 0
 NUM_CLASSES = 10
+# Data sources: the full training split, or a fixed stratified subset of it (CPU budgets).
+SOURCES = {"cifar10": None, "cifar10-10k": 10_000}
 
 
 def stratified_split(labels: np.ndarray, num_val: int,
@@ -99,13 +101,15 @@ def _from_tfds(data_dir: str | os.PathLike | None) -> dict[str, tuple[np.ndarray
 
 
 def from_arrays(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                y_test: np.ndarray, *, num_val: int = NUM_VAL, augmentation: bool = True,
-                name: str = "cifar10") -> datasets.ImageData:
+                y_test: np.ndarray, *, num_val: int = NUM_VAL, num_train: int | None = None,
+                augmentation: bool = True, name: str = "cifar10") -> datasets.ImageData:
   """The :class:`~benchmarks.data.datasets.ImageData` of ``uint8`` train/test arrays.
 
   Holds out ``num_val`` training images (:func:`stratified_split`) and attaches the
   on-device :class:`~benchmarks.data.augment.ImageTransform` (CIFAR-10 mean/std; crop
-  and flip only if ``augmentation``).
+  and flip only if ``augmentation``). With ``num_train``, only that many of the remaining
+  training images are kept (a stratified subset, fixed seed); validation and test are
+  unchanged.
 
   Raises:
     ValueError: arrays that are not ``uint8 [n, H, W, 3]`` with ``n`` labels.
@@ -115,6 +119,13 @@ def from_arrays(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
       raise ValueError(f"{what} images must be uint8 [n, H, W, 3] with n labels, got "
                        f"{x.dtype} {x.shape} and {len(y)} labels")
   train, val = stratified_split(y_train, num_val)
+  if num_train is not None:
+    if not isinstance(num_train, int) or not 0 < num_train <= len(train):
+      raise ValueError(f"num_train must be an integer in [1, {len(train)}], got "
+                       f"{num_train!r}")
+    if num_train < len(train):
+      keep, _ = stratified_split(y_train[train], len(train) - num_train, seed=VAL_SEED + 1)
+      train = train[keep]
   y_train = np.asarray(y_train, np.int32)
   transform = augment.ImageTransform(MEAN, STD, padding=4 if augmentation else 0,
                                      flip=augmentation)
@@ -128,13 +139,15 @@ def from_arrays(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
 
 def load(data_dir: str | os.PathLike | None = None, *,
          cache_dir: str | os.PathLike | None = None, num_val: int = NUM_VAL,
-         augmentation: bool = True) -> datasets.ImageData:
+         num_train: int | None = None, augmentation: bool = True) -> datasets.ImageData:
   """CIFAR-10 with a 45,000 / 5,000 / 10,000 train / val / test split (see module doc).
 
   Args:
     data_dir: the local data root (default ``$OPTAX_SWD_DATA_DIR``; neither: tfds).
     cache_dir: the decoded-array cache of the image-folder source.
     num_val: training images held out for validation.
+    num_train: keep only this many training images (stratified, fixed seed); ``None``:
+      all the others (45,000).
     augmentation: random crop and flip of the training batches.
 
   Raises:
@@ -154,4 +167,4 @@ def load(data_dir: str | os.PathLike | None = None, *,
     arrays = _from_tfds(root)
   (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
   return from_arrays(x_train, y_train, x_test, y_test, num_val=num_val,
-                     augmentation=augmentation)
+                     num_train=num_train, augmentation=augmentation)
