@@ -44,6 +44,7 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 from jax import lax
+import numpy as np
 
 _CHUNK = 1 << 24
 _MAX_FINITE_BITS = 0x7F7FFFFF  # bit pattern of the largest finite float32
@@ -165,7 +166,7 @@ def _count_ties_before(flats, groups: _Groups, lo, hi, j):
 
 
 def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant,
-                     slope=None):
+                     slope=None, extremes=None):
   """Finds, per group, a key p with count(p) == k, or the pair lo, lo+1 around k.
 
   Keys are int32 (float bit patterns or indices). ``count_fn(key, lo, hi, c_lo, c_hi)``
@@ -175,18 +176,30 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
   the second probe into a Newton step from the first (the guess). Returns
   ``(found, key, lo, hi, c_lo, c_hi, nan, slope)`` where the returned slope is measured
   between the first two probes (or is the given one).
+
+  End game (``extremes`` given, keys are float bits). Near k the count moves by about
+  one per float step at large N, so secant probes land on k only by luck, and when the
+  k-th and (k+1)-th scores are tied no probe can. So once a bracket end is one entry
+  away from k, two passes settle the group: with ``c_lo == k - 1`` the k-th smallest
+  score v is the smallest score >= lo (``extremes(lo, True)``), and with
+  ``c_hi == k + 1`` the (k+1)-th smallest u is the largest score < hi
+  (``extremes(hi, False)``); the next probe, just above v (or at u), then either
+  counts exactly k or shows that v (u) is tied, which is the one-step tie bracket.
   """
   if slope is None:
     slope = jnp.zeros(lo.shape, jnp.float32)
+
+  def searching(lo, hi, found):
+    return ~found & (hi - lo > 1)
+
   def cond(carry):
     lo, hi, found, it = carry[0], carry[1], carry[6], carry[-1]
-    active = ~found & (hi - lo > 1)
-    return jnp.any(active) & (it < _MAX_PROBES)
+    return jnp.any(searching(lo, hi, found)) & (it < _MAX_PROBES)
 
   def body(carry):
     (lo, hi, c_lo, c_hi, p_prev, c_prev, found, key, p_last, c_last,
-     width_old, width_older, nan, slope, it) = carry
-    active = ~found & (hi - lo > 1)
+     width_old, width_older, nan, slope, ended, it) = carry
+    active = searching(lo, hi, found)
     width = hi - lo
     mid = lo + width // 2
     if secant:
@@ -200,22 +213,46 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
                     / jnp.where(slope > 0, slope, 1.0), x)
       denom = jnp.where(newton, 1.0, denom)
       cand = from_real(x)
-      slow = width * 2 > width_older  # no halving over the last two probes: bisect
+      # While one end of the bracket is still the initial one, its width says nothing
+      # (bisecting towards the largest float would waste ~20 probes): there, slow
+      # progress is met by stepping on geometrically, which crosses k or reaches the
+      # end within ~31 probes. Between two probed ends, the width must halve at least
+      # every other probe, else bisect: so every search ends.
+      one_sided = (lo == lo_start) | (hi == hi_start)
+      slow = (width * 2 > width_older) & ~one_sided
+      stalled = (width * 2 > width_older) & one_sided & (it >= 2)
       bad = (denom == 0) | ~jnp.isfinite(x) | (cand <= lo) | (cand >= hi) | slow
       # A flat secant (two probes with one count) says nothing about the scale: step on,
       # twice as far (in keys) from the last probe, towards k, while that stays in the
       # bracket; repeated, this doubles the step each time.
-      step = jnp.abs(p_last - p_prev).astype(jnp.float32)
-      towards = jnp.where(c_last < k, 1.0, -1.0)
-      expand_f = p_last.astype(jnp.float32) + towards * 2.0 * step
-      expand = jnp.clip(expand_f, 0, 2**31 - 2).astype(jnp.int32)
-      use_expand = ((denom == 0) & (step > 0) & (expand_f > lo) & (expand_f < hi)
-                    & ~slow)  # bisection every other probe at worst: always ends
-      cand = jnp.where(bad, jnp.where(use_expand, expand, mid), cand)
+      # (In integers: float32 keys near 1e9 are only exact to 64.)
+      step2 = 2 * jnp.minimum(jnp.abs(p_last - p_prev), 2**29)
+      up = c_last < k
+      room = jnp.where(up, hi - p_last, p_last - lo)  # the step must stay inside
+      expand = jnp.where(up, p_last + step2, p_last - step2)
+      expandable = (step2 > 0) & (step2 < room) & ~slow
+      use_expand = ((denom == 0) | stalled) & expandable
+      cand = jnp.where(bad | (stalled & expandable),
+                       jnp.where(use_expand, expand, mid), cand)
       use_guess = (it == 0) & (guess > lo) & (guess < hi)
       cand = jnp.where(use_guess, guess, cand)
     else:
       cand = mid
+    if extremes is not None:
+      from_lo = active & ~ended & (k - c_lo == 1)
+      from_hi = active & ~ended & ~from_lo & (c_hi - k == 1)
+      none = jnp.zeros(lo.shape, jnp.float32)
+      v_lo = lax.cond(jnp.any(from_lo), lambda t: extremes(t, True), lambda t: none,
+                      to_real(lo))
+      v_hi = lax.cond(jnp.any(from_hi), lambda t: extremes(t, False), lambda t: none,
+                      to_real(hi))
+      v = jnp.where(from_lo, v_lo, v_hi)
+      v_bits = lax.bitcast_convert_type(v, jnp.int32)
+      end_probe = jnp.where(from_lo, v_bits + 1, v_bits)
+      end = (from_lo | from_hi) & (end_probe > lo) & (end_probe < hi)
+      nan = nan | ((from_lo | from_hi) & jnp.isnan(v))
+      cand = jnp.where(end, end_probe, cand)
+      ended = ended | from_lo | from_hi
     cand = jnp.where(active, cand, lo)
     c, c_nan = count_fn(cand, lo, hi, c_lo, c_hi)
     c_nan = active & c_nan
@@ -230,6 +267,12 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     c_lo = jnp.where(below, c, c_lo)
     hi = jnp.where(above, cand, hi)
     c_hi = jnp.where(above, c, c_hi)
+    if extremes is not None:
+      # A tie at v: the scores < v are the k - 1 below lo, those <= v are c > k.
+      lo = jnp.where(end & from_lo & above, v_bits, lo)
+      # A tie at u: the scores < u are c < k, those <= u the k + 1 below hi.
+      hi = jnp.where(end & from_hi & below, v_bits + 1, hi)
+      c_hi = jnp.where(end & from_hi & below, k + 1, c_hi)
     key = jnp.where(hit, cand, key)
     found = found | hit
     p_prev = jnp.where(active, p_last, p_prev)
@@ -237,9 +280,10 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     p_last = jnp.where(active, cand, p_last)
     c_last = jnp.where(active, c, c_last)
     return (lo, hi, c_lo, c_hi, p_prev, c_prev, found, key, p_last, c_last,
-            width, width_old, nan | c_nan, slope, it + 1)
+            width, width_old, nan | c_nan, slope, ended, it + 1)
 
   big_width = jnp.full_like(lo, 2**31 - 1)
+  lo_start, hi_start = lo, hi
   # A group already satisfied at an end of the bracket.
   found = (c_hi == k) | (k == 0)
   key = jnp.where(k == 0, lo, jnp.where(found, hi, lo))
@@ -247,24 +291,42 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
   # The last two probes start as the bracket ends, ordered so that after a first guess
   # the secant runs through the guess and the low end (for scores: through the origin).
   carry = (lo, hi, c_lo, c_hi, hi, c_hi, found, key, lo, c_lo, big_width, big_width,
-           nan, jnp.asarray(slope, jnp.float32), jnp.int32(0))
+           nan, jnp.asarray(slope, jnp.float32), jnp.zeros_like(found), jnp.int32(0))
   out = lax.while_loop(cond, body, carry)
   lo, hi, c_lo, c_hi, found, key, nan, slope = (out[0], out[1], out[2], out[3], out[6],
                                                 out[7], out[12], out[13])
   return found, key, lo, hi, c_lo, c_hi, nan, slope
 
 
-def _side_counts(flats, groups: _Groups, t, below):
+# For t >= 2^-100, a nonzero t - s (s >= 0) is at least 2^-124, so one multiply by 2^127
+# already separates s < t from s >= t; below that, two multiplies by 2^100 are needed.
+_ONE_MULTIPLY_MIN_T = 2.0**-100
+
+
+def _side_counts(flats, groups: _Groups, t, below, one_multiply=False):
   """Per-group counts of entries < t[g] (below[g]) or >= t[g] (not below[g]).
 
   One fused pass with one comparison per leaf; exact when each leaf's count is < 2^24
-  (reported in the second output, False also on NaN).
+  (reported in the second output, False also on NaN). ``below`` is a bool array, or a
+  tuple of Python bools (then the side is chosen at trace time: a cheaper pass).
+  ``one_multiply`` (all t >= 2^-100) uses the cheaper single-multiply comparison.
   """
-  big, one = _constants()
+  if one_multiply:
+    big, one = lax.optimization_barrier((jnp.float32(2.0**127), jnp.float32(1.0)))
+    scaled = lambda d: d * big
+  else:
+    big, one = _constants()
+    scaled = lambda d: d * big * big
   per_leaf, exact = [], []
   for leaf, g in zip(flats, groups.group_of_leaf):
-    x = _less(leaf.score(), t[g], big, one)
-    c = jnp.sum(jnp.where(below[g], x, one - x))
+    score = leaf.score()
+    if isinstance(below, tuple) and not below[g]:
+      # 1 where s >= t: (s - t) * big + 1 is >= 1 there and <= 0 below t.
+      c = jnp.sum(jnp.minimum(jnp.maximum(scaled(score - t[g]) + one, 0.0), one))
+    else:
+      x = jnp.minimum(jnp.maximum(scaled(t[g] - score), 0.0), one)
+      c = jnp.sum(x) if isinstance(below, tuple) else jnp.sum(
+          jnp.where(below[g], x, one - x))
     exact.append(c < 2.0**24)
     per_leaf.append(jnp.where(c < 2.0**24, c, 0.0).astype(jnp.int32))
   return groups.sum(per_leaf), _group_all(exact, groups)
@@ -293,10 +355,35 @@ def _window_counts(flats, groups: _Groups, t1, t2):
   return groups.sum(per_leaf), _group_all(exact, groups)
 
 
+def _extremes(flats, groups: _Groups, t, smallest_above):
+  """Per group: the smallest score >= t[g] (``smallest_above``) or the largest < t[g].
+
+  One fused min- or max-reduction per leaf. Scores of the other side are pushed out of
+  the way arithmetically (a select is not vectorised on CPU): ``s + [s < t] * 3e38``
+  for the minimum, ``min(s, FLT_MAX) * [s < t]`` for the maximum (0 when no score is
+  below t, which the callers never ask for).
+  """
+  big, one = _constants()
+  per_leaf = []
+  for leaf, g in zip(flats, groups.group_of_leaf):
+    score = leaf.score()
+    below = _less(score, t[g], big, one)
+    if smallest_above:
+      per_leaf.append(jnp.min(score + below * jnp.float32(3e38)))
+    else:
+      per_leaf.append(jnp.max(jnp.minimum(score, jnp.finfo(jnp.float32).max) * below))
+  reduce = jnp.minimum if smallest_above else jnp.maximum
+  out = [None] * groups.num_groups
+  for value, g in zip(per_leaf, groups.group_of_leaf):
+    out[g] = value if out[g] is None else reduce(out[g], value)
+  return jnp.stack(out)
+
+
 def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
                       ties: str, eligible_counts=None, previous_slope=None) -> Threshold:
   """The counting search for all groups at once (see the module docstring)."""
   g = groups.num_groups
+  static_ks = None if isinstance(ks, jax.core.Tracer) else [int(k) for k in np.ravel(ks)]
   ks = jnp.asarray(ks, jnp.int32).reshape(g)
   sizes = jnp.asarray(groups.sizes, jnp.int32)
 
@@ -306,9 +393,19 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
   # near the target. Otherwise count the window between the probe and the bracket end
   # nearer to k (exact while the bracket holds < 2^24 entries), else count in chunks.
   count_below = ks <= sizes - ks
+  static_below = None if static_ks is None else tuple(
+      k <= n - k for k, n in zip(static_ks, groups.sizes))
 
   def count(cand, lo, hi, c_lo, c_hi):
-    side, exact = _side_counts(flats, groups, _as_float(cand), count_below)
+    # The pass sits in a conditional (which also picks the cheaper comparison when it is
+    # exact): there it stays one fused reduction reading the params, whereas in the loop
+    # body proper XLA:CPU hoists |w| and the constants out of the loop, and the pass then
+    # reads several materialised arrays (~2-3x slower).
+    below = count_below if static_below is None else static_below
+    side, exact = lax.cond(
+        jnp.all(_as_float(cand) >= _ONE_MULTIPLY_MIN_T),
+        lambda c: _side_counts(flats, groups, _as_float(c), below, one_multiply=True),
+        lambda c: _side_counts(flats, groups, _as_float(c), below), cand)
     c = jnp.where(count_below, side, sizes - side)
 
     def window_count(_):
@@ -355,7 +452,9 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
   slope_in = jnp.zeros((g,), jnp.float32) if previous_slope is None else jnp.asarray(
       previous_slope, jnp.float32).reshape(g)
   found, key, lo, hi, c_lo, c_hi, nan, slope = _monotone_search(
-      count, ks, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant, slope_in)
+      count, ks, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant, slope_in,
+      extremes=(lambda t, smallest_above: _extremes(flats, groups, t, smallest_above))
+      if secant else None)
   # (Bisection at least every other probe ends any search within _MAX_PROBES; should it
   # not, report it like NaN rather than return an inexact mask.)
   ok = ~nan & (found | (hi - lo <= 1))
