@@ -12,7 +12,7 @@ them, else on random ``uint8`` images. For each model and batch size the variant
 (``augment`` = crop + flip + normalise, ``normalise`` = normalise only, ``swd`` = the
 augmented step with ``optax_swd.swd`` in the chain) are timed *interleaved*: each repeat
 runs ``--steps`` steps of every variant in turn, so load from other processes hits all
-alike. Reported: median and min/max over repeats of images/s, and the median ratio of
+alike. ``transform_only`` is the augmentation alone (jitted, no model) in images/s. Reported: median and min/max over repeats of images/s, and the median ratio of
 each variant to ``augment``. XLA flags (``XLA_FLAGS``) must be set in the environment
 before the process starts; the script records them.
 """
@@ -65,6 +65,21 @@ def _use_bfloat16() -> None:
     cls.__init__ = init
 
 
+def transform_rate(transform, batches, repeats: int, calls: int = 50) -> dict:
+  """Images/s of the jitted crop + flip + normalise alone (no model), median of repeats."""
+  fn = jax.jit(lambda key, images: transform(key, (images,), True)[0])
+  key = jax.random.PRNGKey(0)
+  jax.block_until_ready(fn(key, batches[0]["inputs"][0]))
+  rates = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    for i in range(calls):
+      out = fn(jax.random.fold_in(key, i), batches[i % len(batches)]["inputs"][0])
+    jax.block_until_ready(out)
+    rates.append(calls * out.shape[0] / (time.perf_counter() - start))
+  return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+
 def measure(model_name: str, batch_size: int, steps: int, repeats: int, x, y) -> dict:
   model = models.create(model_name, 10)
   full = augment.ImageTransform(cifar10.MEAN, cifar10.STD)
@@ -102,7 +117,8 @@ def measure(model_name: str, batch_size: int, steps: int, repeats: int, x, y) ->
       jax.block_until_ready(state.params)
       rates[name].append(steps * batch_size / (time.perf_counter() - start))
       states[name] = state
-  out = {"model": model_name, "batch_size": batch_size, "steps": steps, "repeats": repeats}
+  out = {"model": model_name, "batch_size": batch_size, "steps": steps, "repeats": repeats,
+         "transform_only": transform_rate(full, batches, repeats)}
   for name, r in rates.items():
     out[name] = {"median": statistics.median(r), "min": min(r), "max": max(r)}
     out[f"{name}_vs_augment"] = statistics.median(
