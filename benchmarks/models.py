@@ -15,6 +15,8 @@ Prunable weights are the kernels (the leaves with ``ndim >= 2``), which is
 * :class:`ResNet20`: the CIFAR ResNet of He et al. (CVPR 2016), with option-A shortcuts;
   ``resnet20`` is the standard width 16 (0.27M parameters), ``resnet20-w64`` width 64
   (4.3M, the official SWD code's CIFAR-10 model).
+* :class:`ResNet50` (``resnet50``): the ImageNet bottleneck ResNet-50 (v1.5), for
+  :mod:`benchmarks.imagenet`.
 * :class:`SmallCNN` (``cnn``): a cheap CIFAR CNN (conv 16-32-64 with pooling, 34k
   parameters, 2.8M multiply-adds per 32x32 image against ResNet-20's 41M) for budgets
   where ResNet-20 is too slow.
@@ -30,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
 
-MODELS = ("gcn", "lenet300100", "lenet5", "resnet20", "resnet20-w64", "cnn")
+MODELS = ("gcn", "lenet300100", "lenet5", "resnet20", "resnet20-w64", "cnn", "resnet50")
 
 
 Matrix = Union[jax.Array, sparse.BCOO]
@@ -233,11 +235,60 @@ class SmallCNN(nn.Module):
     return nn.Dense(self.num_classes, name="fc")(x)
 
 
+class Bottleneck(nn.Module):
+  """ResNet v1.5 bottleneck: 1x1 -> 3x3 (stride here) -> 1x1 (x4), BN after each conv,
+  projection shortcut (1x1 conv + BN) when the shape changes; the last BN of the
+  residual branch starts at zero (Goyal et al. 2017)."""
+  features: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    conv = functools.partial(nn.Conv, use_bias=False, kernel_init=_he_normal)
+    bn = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+                           epsilon=1e-5)
+    y = nn.relu(bn(name="bn1")(conv(self.features, (1, 1), name="conv1")(x)))
+    y = conv(self.features, (3, 3), strides=(self.stride, self.stride),
+             padding=((1, 1), (1, 1)), name="conv2")(y)
+    y = nn.relu(bn(name="bn2")(y))
+    y = conv(4 * self.features, (1, 1), name="conv3")(y)
+    y = bn(name="bn3", scale_init=nn.initializers.zeros)(y)
+    if x.shape[-1] != 4 * self.features or self.stride != 1:
+      x = conv(4 * self.features, (1, 1), strides=(self.stride, self.stride),
+               name="proj")(x)
+      x = bn(name="proj_bn")(x)
+    return nn.relu(x + y)
+
+
+class ResNet50(nn.Module):
+  """The ImageNet ResNet-50 (He et al. 2016; v1.5 strides): 7x7/2 conv, 3x3/2 max-pool,
+  bottleneck stages of ``stage_sizes`` blocks at widths ``width * (1, 2, 4, 8)``, global
+  average pooling, dense classifier. 25.6M parameters at the defaults; smaller
+  ``stage_sizes``/``width`` give the same architecture family for tests."""
+  num_classes: int = 1000
+  stage_sizes: tuple[int, ...] = (3, 4, 6, 3)
+  width: int = 64
+
+  @nn.compact
+  def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
+    x = nn.Conv(self.width, (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)),
+                use_bias=False, kernel_init=_he_normal, name="conv_init")(images)
+    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                             name="bn_init")(x))
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    for i, blocks in enumerate(self.stage_sizes):
+      for j in range(blocks):
+        x = Bottleneck(self.width * 2**i, stride=2 if i > 0 and j == 0 else 1,
+                       name=f"stage{i + 1}_block{j + 1}")(x, train=train)
+    x = jnp.mean(x, axis=(1, 2))
+    return nn.Dense(self.num_classes, name="fc")(x)
+
+
 def create(name: str, num_classes: int, **kwargs) -> nn.Module:
   """The model called ``name`` (one of :data:`MODELS`) with ``num_classes`` outputs."""
   classes = {"gcn": GCN, "lenet300100": LeNet300100, "lenet5": LeNet5,
              "resnet20": ResNet20, "resnet20-w64": functools.partial(ResNet20, width=64),
-             "cnn": SmallCNN}
+             "cnn": SmallCNN, "resnet50": ResNet50}
   if name not in classes:
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
   return classes[name](num_classes=num_classes, **kwargs)
