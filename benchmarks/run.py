@@ -31,6 +31,9 @@ import sys
 import time
 from typing import Sequence
 
+import jax
+import optax_swd
+
 from benchmarks import checkpointing
 from benchmarks import configs
 from benchmarks import data as data_lib
@@ -163,6 +166,24 @@ def log_name(config: configs.RunConfig) -> str:
           ".jsonl")
 
 
+class StructureError(ValueError):
+  """The model's kernels cannot hold the configured N:M structure."""
+
+
+def check_structure(config: configs.RunConfig, model, data: data_lib.Dataset) -> None:
+  """Raises :class:`StructureError` (naming the leaf) before training when a prunable
+  kernel's input dimension is not a multiple of the structure's M (shapes only)."""
+  if config.structure is None:
+    return
+  shapes = jax.eval_shape(
+      lambda: train_lib.init_variables(model, data, jax.random.PRNGKey(0))[0])
+  try:
+    jax.eval_shape(lambda p: optax_swd.magnitude_mask(p, config.sparsity,
+                                                      structure=config.structure), shapes)
+  except ValueError as e:
+    raise StructureError(f"{config.benchmark} ({config.model}): {e}") from None
+
+
 def run(config: configs.RunConfig, *, data: data_lib.Dataset | None = None,
         data_dir: str | os.PathLike | None = None,
         log_path: str | os.PathLike | None = None, progress: bool = False,
@@ -183,6 +204,7 @@ def run(config: configs.RunConfig, *, data: data_lib.Dataset | None = None,
   if data is None:
     data = data_lib.load(config.data, data_dir)
   model = models.create(config.model, data.num_classes)
+  check_structure(config, model, data)
   plan = methods.plan(config, data.steps_per_epoch(config.batch_size))
   result = train_lib.train(model, data, plan, batch_size=config.batch_size,
                            eval_batch_size=config.eval_batch_size, seed=config.seed,
@@ -243,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   try:
     record = run(config, data_dir=args.data_dir, log_path=log_path,
                  progress=not args.no_progress, checkpoint=checkpoint)
+  except StructureError as e:
+    parser.error(str(e))
   except (data_lib.DataUnavailableError, checkpointing.CheckpointError) as e:
     print(f"{PROG}: error: {e}", file=sys.stderr)
     return 1

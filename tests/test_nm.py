@@ -171,3 +171,13 @@ def test_harness_structure_config():
       configs.run_config("digits", method, sparsity, **kwargs)
   with pytest.raises(ValueError, match="structure must be 'n:m'"):
     configs.run_config("digits", "swd", 0.5, structure="2/4")
+
+
+def test_cli_rejects_a_structure_the_model_cannot_hold(capsys):
+  from benchmarks import run as run_lib
+  with pytest.raises(SystemExit) as e:  # LeNet-300-100's fc1 kernel is [64, 300]
+    run_lib.main(["digits", "--method", "swd", "--structure", "3:5", "--sparsity", "0.4",
+                  "--epochs", "1", "--no-progress"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert "['fc1']['kernel'] has shape (64, 300)" in err and "divisible by 5" in err
