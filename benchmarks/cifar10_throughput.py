@@ -12,7 +12,7 @@ them, else on random ``uint8`` images. For each model and batch size the variant
 (``augment`` = crop + flip + normalise, ``normalise`` = normalise only, ``swd`` = the
 augmented step with ``optax_swd.swd`` in the chain) are timed *interleaved*: each repeat
 runs ``--steps`` steps of every variant in turn, so load from other processes hits all
-alike. ``transform_only`` is the augmentation alone (jitted, no model) in images/s. Reported: median and min/max over repeats of images/s, and the median ratio of
+alike (the order rotates from one repeat to the next). ``transform_only`` is the augmentation alone (jitted, no model) in images/s. Reported: median and min/max over repeats of images/s, and the median ratio of
 each variant to ``augment``. XLA flags (``XLA_FLAGS``) must be set in the environment
 before the process starts; the script records them.
 """
@@ -108,8 +108,10 @@ def measure(model_name: str, batch_size: int, steps: int, repeats: int, x, y) ->
     states[name], _ = fns[name](states[name], batches[0], rng)  # compile
     jax.block_until_ready(states[name].params)
   rates = {name: [] for name in variants}
-  for _ in range(repeats):
-    for name in variants:
+  names = list(variants)
+  for repeat in range(repeats):
+    # Rotate the order each repeat, so that no variant always runs first.
+    for name in names[repeat % len(names):] + names[:repeat % len(names)]:
       state = states[name]
       start = time.perf_counter()
       for i in range(steps):
