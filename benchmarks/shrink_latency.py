@@ -94,6 +94,27 @@ def measure(entries, batch: int, rounds: int, seed: int) -> dict:
   return {"flops": flops, "times": times}
 
 
+def conv_probe(batch: int = 256, size: int = 16, rounds: int = 7) -> list[str]:
+  """GFLOP/s of one jitted 3x3 convolution at several channel counts (why narrow and odd
+  widths do not pay back their FLOPs on XLA:CPU)."""
+  lines = ["| conv 3x3 in->out | median ms | GFLOP/s |", "|---|---|---|"]
+  for cin, cout in ((32, 32), (24, 32), (23, 33), (16, 16), (8, 8), (16, 3), (3, 16),
+                    (5, 7)):
+    x, k = jnp.ones((batch, size, size, cin)), jnp.ones((3, 3, cin, cout))
+    fn = jax.jit(lambda x, k: jax.lax.conv_general_dilated(
+        x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    fn(x, k).block_until_ready()
+    times = []
+    for _ in range(rounds):
+      t = time.perf_counter()
+      fn(x, k).block_until_ready()
+      times.append(time.perf_counter() - t)
+    med = float(np.median(times))
+    flops = 2 * batch * size * size * 9 * cin * cout
+    lines.append(f"| {cin}->{cout} | {1e3 * med:.1f} | {flops / med / 1e9:.1f} |")
+  return lines
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--targets", default="0.5,0.75,0.9")
@@ -104,7 +125,13 @@ def main(argv=None):
   parser.add_argument("--multiples", default="1,8",
                       help="shrink(multiple_of=...) variants of each target")
   parser.add_argument("--out", default="benchmarks/results/structured/shrink_latency.json")
+  parser.add_argument("--conv-probe", action="store_true",
+                      help="only time single convolutions at several channel counts "
+                           "(batch 256, 16x16)")
   args = parser.parse_args(argv)
+  if args.conv_probe:
+    print("\n".join(conv_probe()))
+    return
   targets = [float(t) for t in args.targets.split(",")]
   entries = build(targets, args.width, args.seed,
                   [int(m) for m in args.multiples.split(",")])

@@ -93,7 +93,7 @@ def structured_swd(
     Its state is a :class:`StructuredSWDState`.
 
   Example:
-    >>> import jax.numpy as jnp, optax, optax_swd
+    >>> import jax, jax.numpy as jnp, optax, optax_swd
     >>> params = {"conv": {"kernel": jnp.ones((3, 3, 1, 4))},
     ...           "bn": {"scale": jnp.array([1.0, 0.1, 0.5, 0.2]), "bias": jnp.zeros(4)},
     ...           "fc": {"kernel": jnp.ones((4, 2)), "bias": jnp.zeros(2)}}
