@@ -346,10 +346,12 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
                                                    **plan.selection.kwargs()))
     final.update(evaluate_split(state, "val"))
     final.update(evaluate_split(state, "test"))
-    report = optax_swd.sparsity_report(state.params)
+    report = optax_swd.sparsity_report(state.params, structure=plan.selection.structure)
     final.update(sparsity_measured=report.sparsity, num_prunable=report.size,
                  num_zeros=report.zeros, steps=step,
                  seconds=time.perf_counter() - start_time)
+    if report.structure is not None:  # every prunable kernel holds N:M
+      final["satisfies_structure"] = report.satisfies_structure
     log.write({"final": True, **final})
   return TrainResult(params=state.params, batch_stats=state.batch_stats, metrics=final,
                      history=log.records[:-1])
