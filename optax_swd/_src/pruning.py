@@ -55,9 +55,26 @@ def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=N
   if nm is not None:
     structure_lib.check_leaves(params, flags, nm[1], structure)
     return structure_lib.masks(leaves, flags, treedef, *nm)[0]
-  masks, _ = transform.selection_masks(leaves, flags, treedef, sparsity, scope, selection,
-                                       score=score, min_kept=min_kept)
+  masks, threshold = transform.selection_masks(leaves, flags, treedef, sparsity, scope,
+                                               selection, score=score, min_kept=min_kept)
+  _require_exact(threshold.ok)
   return masks
+
+
+_NOT_EXACT = ("params: no exact magnitude selection exists: the prunable weights contain "
+              "NaN, or more +inf (or largest-float) values than weights to keep.")
+
+
+def _require_exact(ok):
+  """Raises ValueError when a selection is undefined (a runtime error under jit)."""
+  ok = jnp.all(ok)
+  if isinstance(ok, jax.core.Tracer):
+    def check(ok_value):
+      if not bool(ok_value):
+        raise ValueError(_NOT_EXACT)
+    jax.debug.callback(check, ok)
+  elif not bool(ok):
+    raise ValueError(_NOT_EXACT)
 
 
 def prune(params, sparsity: float, *, scope: str = "global", prunable=None,

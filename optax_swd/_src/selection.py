@@ -240,7 +240,9 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       cand = mid
     if extremes is not None:
       from_lo = active & ~ended & (k - c_lo == 1)
-      from_hi = active & ~ended & ~from_lo & (c_hi - k == 1)
+      # (The initial upper end's count is assumed, not counted: +inf scores are not
+      # below it, so only a probed upper end can start the end game.)
+      from_hi = active & ~ended & ~from_lo & (c_hi - k == 1) & (hi != hi_start)
       none = jnp.zeros(lo.shape, jnp.float32)
       v_lo = lax.cond(jnp.any(from_lo), lambda t: extremes(t, True), lambda t: none,
                       to_real(lo))
@@ -457,7 +459,9 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
       if secant else None)
   # (Bisection at least every other probe ends any search within _MAX_PROBES; should it
   # not, report it like NaN rather than return an inexact mask.)
-  ok = ~nan & (found | (hi - lo <= 1))
+  # A group whose upper end is still the assumed count at the largest float has more
+  # +inf (or largest-float) scores than n - k: no exact selection of k exists.
+  ok = ~nan & (found | (hi - lo <= 1)) & (found | (hi != _MAX_FINITE_BITS))
   t_found = _as_float(key)
   # Ties: c_lo < k < c_hi with hi = lo + 1 bit; the tied value is float(lo).
   tied = ~found & ok
@@ -507,7 +511,7 @@ def _top_k_threshold(flats, groups: _Groups, ks) -> Threshold:
     tiny = jnp.float32(2.0**-125)
     his.append(jnp.where(kth < 2 * tiny, kth + tiny, jnp.nextafter(kth, jnp.float32(jnp.inf))))
   lo, hi = jnp.stack(los), jnp.stack(his)
-  ok = ~jnp.isnan(lo)
+  ok = jnp.isfinite(lo)  # NaN, or a k-th smallest that is +inf: no exact selection
   return Threshold(lo, hi, jnp.stack(ties), ok)
 
 
