@@ -18,8 +18,9 @@ index, leaves in pytree order, row-major inside a leaf"):
 * without ties the selection does not depend on the order of the leaves in the pytree;
 * ``swd``'s update is pure (same inputs, same outputs; inputs untouched) and keeps dtypes;
 * NaN in params: ``swd`` (gradient form) makes every prunable update NaN and its
-  ``penalty`` NaN; NaN in grads leaves the masks unchanged; ``+inf`` params are never
-  selected.
+  ``penalty`` NaN, and ``magnitude_mask`` raises ValueError instead of returning a mask;
+  NaN in grads leaves the masks unchanged; ``+inf`` params are never selected (and more
+  of them than weights to keep is flagged, not a short mask).
 """
 
 import os
@@ -304,33 +305,33 @@ def test_inf_params_are_never_selected(tv, data, s):
                                  max_size=n_inf, unique=True))
   for i in positions:
     arrays[leaf].flat[i] = np.inf if i % 2 else -np.inf
-  params = as_tree(name, arrays)
-  masks = jax.tree.leaves(mask_fn(name, "global")(params, jnp.float32(s)))
   n = sum(a.size for a, f in zip(arrays, flags) if f)
   k = traced_count(s, n)
+  # Exactly k while enough finite weights exist (too many infinities: the last test).
+  hypothesis.assume(k <= n - n_inf)
+  params = as_tree(name, arrays)
+  masks = jax.tree.leaves(mask_fn(name, "global")(params, jnp.float32(s)))
   assert not any(np.asarray(masks[leaf]).ravel()[i] for i in positions)
   total = sum(int(np.asarray(m).sum()) for m in masks)
-  # Exactly k while enough finite weights exist (always here: n_inf <= 3 and s < 0.99).
-  hypothesis.assume(k <= n - n_inf)
   assert total == k
   np.testing.assert_array_equal(  # the same as the reference with inf as the largest
       np.concatenate([np.asarray(m).ravel() for m in masks]),
       np.concatenate([m.ravel() for m in reference_masks(name, arrays, s, "global")]))
 
 
-# Found while writing these tests (selection.py is not this file's to change): the
-# cases below are silently wrong today. strict=True: they fail loudly once fixed.
-@pytest.mark.xfail(strict=True, reason="magnitude_mask/prune with a NaN param return a "
-                   "mask of the wrong size, with no error (swd itself flags it via NaN)")
+# Found by these tests: at commit e950297 both cases were silently wrong (a mask of the
+# wrong size, no error); they pass with the selection's exactness check (pruning.py).
 def test_magnitude_mask_with_nan_params_is_not_silently_wrong():
   p = {"w": jnp.array([[1.0, 2.0, jnp.nan], [4.0, 5.0, 6.0]]),
        "v": jnp.array([[0.5, 7.0], [8.0, 9.0]])}
-  masks = optax_swd.magnitude_mask(p, 0.5)  # floor(0.5 * 10) = 5 asked
+  try:
+    masks = optax_swd.magnitude_mask(p, 0.5)  # floor(0.5 * 10) = 5 asked
+  except ValueError as e:  # a clear error is a correct answer
+    assert "params" in str(e)
+    return
   assert sum(int(m.sum()) for m in jax.tree.leaves(masks)) == 5
 
 
-@pytest.mark.xfail(strict=True, reason="with more +inf params than N - k, fewer than k "
-                   "weights are selected and the penalty stays finite: nothing flags it")
 def test_too_many_inf_params_is_not_silent():
   p = {"w": jnp.array([[1.0, 2.0, jnp.inf], [-jnp.inf, 5.0, 6.0]])}
   tx = optax_swd.swd(0.99, total_steps=10)  # k = 5 of 6, only 4 finite
