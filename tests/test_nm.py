@@ -181,3 +181,12 @@ def test_cli_rejects_a_structure_the_model_cannot_hold(capsys):
   assert e.value.code == 2
   err = capsys.readouterr().err
   assert "['fc1']['kernel'] has shape (64, 300)" in err and "divisible by 5" in err
+
+
+def test_nan_params_make_magnitude_mask_and_prune_raise():
+  p = params(6)
+  p["conv"]["kernel"] = p["conv"]["kernel"].at[0, 0, 0, 0].set(jnp.nan)
+  with pytest.raises(ValueError, match="params"):
+    optax_swd.magnitude_mask(p, 0.5, structure="2:4")
+  with pytest.raises(ValueError, match="params"):
+    optax_swd.prune(p, 0.5, structure="2:4")

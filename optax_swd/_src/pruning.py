@@ -54,7 +54,9 @@ def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=N
     return params
   if nm is not None:
     structure_lib.check_leaves(params, flags, nm[1], structure)
-    return structure_lib.masks(leaves, flags, treedef, *nm)[0]
+    masks, ok = structure_lib.masks(leaves, flags, treedef, *nm)
+    _require_exact(ok)  # NaN magnitudes: no defined N:M selection either
+    return masks
   masks, threshold = transform.selection_masks(leaves, flags, treedef, sparsity, scope,
                                                selection, score=score, min_kept=min_kept)
   _require_exact(threshold.ok)
