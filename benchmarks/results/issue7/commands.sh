@@ -35,11 +35,14 @@ $R/tune_freeze.sh
 # 2. The final grids (test accuracy). The shared machine ran ~3x slower than planned
 #    (load average 10-15 on 2 cores, 30-60 s per Cora run), so the grid was cut twice:
 #    grid.sh ran its divergence demo and Cora's proximal SGD sweep, then was stopped;
-#    grid2.sh ran Cora's best variant, then was stopped; grid3.sh ran the rest.
+#    grid2.sh ran Cora's best variant, then was stopped; grid3.sh and grid4.sh the rest.
 #    (Each sweep is resumable: rerunning a script skips the finished runs.)
 $R/grid.sh    # stopped after "cora ... --out $R/cora/swd_sgd_proximal"
 $R/grid2.sh   # stopped after "cora ... --out $R/cora/swd_best"
-$R/grid3.sh
+$R/grid3.sh   # stopped after its first (diagnostic) run
+$R/grid4.sh   # the rest, re-ordered: GMP with min_kept 8 at 99.9% before the Adam runs
+$R/grid5.sh   # LeNet-300-100: the best variant only, 99% and 99.9%, 3 seeds
+$R/grid6.sh   # LeNet-300-100: the same with a_max 1e7 and 1e8 (chosen on validation)
 
 # 3. Tables and plots.
 PYTHONPATH=. python $R/report.py

@@ -97,6 +97,44 @@ def markdown(rows) -> str:
   return "\n".join(out)
 
 
+ROWS = (  # (label in the records, name in the wide tables)
+    ("sgd_baselines:dense", "dense (SGD)"),
+    ("sgd_baselines:gmp", "GMP (SGD)"),
+    ("sgd_baselines:magnitude_ft", "magnitude + FT (SGD)"),
+    ("sgd_baselines_minkept8:gmp[min_kept8]", "GMP, min_kept 8 (SGD)"),
+    ("adam_baselines:dense", "dense (Adam)"),
+    ("adam_baselines:gmp", "GMP (Adam)"),
+    ("swd_sgd_gradient:swd", "SWD paper form (SGD, a_max 1e5)"),
+    ("swd_sgd_proximal:swd[proximal]", "SWD proximal (SGD, a_max 1e6)"),
+    ("swd_best:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e6)"),
+    ("swd_best_amax1e7:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e7)"),
+    ("swd_best_amax1e8:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e8)"),
+    ("swd_adam_gradient:swd", "SWD paper form (Adam, a_max 1e3)"),
+    ("swd_adam_proximal:swd[proximal]", "SWD proximal (Adam, a_max 1e7)"),
+)
+
+
+def wide(rows) -> str:
+  """Per data set: one row per method, one column per sparsity (test mean ± std, runs)."""
+  out = []
+  for dataset in sorted({r["dataset"] for r in rows}):
+    cells = {(r["label"], r["sparsity"]): r for r in rows if r["dataset"] == dataset}
+    out += [f"#### {dataset}", "",
+            "| method | " + " | ".join(f"{s:g}" for s in SPARSITIES) + " |",
+            "|---|" + "---:|" * len(SPARSITIES)]
+    for label, name in ROWS:
+      sps = (0.0,) * len(SPARSITIES) if label.endswith("dense") else SPARSITIES
+      found = [cells.get((label, s)) for s in sps]
+      if not any(found):
+        continue
+      if label.endswith("dense"):
+        found = found[:1]
+      out.append(f"| {name} | " + " | ".join(
+          "" if r is None else f"{_fmt(r['test'])} ({r['runs']})" for r in found) + " |")
+    out.append("")
+  return "\n".join(out)
+
+
 def plot(rows, dataset, path):
   fig, ax = plt.subplots(figsize=(8, 5))
   by_label = collections.defaultdict(list)
@@ -134,6 +172,34 @@ def plot(rows, dataset, path):
   plt.close(fig)
 
 
+def tuning_table() -> str:
+  """Validation accuracy of each tuning sweep (mean over its seeds) per sparsity."""
+  groups = collections.defaultdict(list)
+  for path in sorted((HERE / "tuning").glob("*/results.jsonl")):
+    for r in sweep.read_records(path):
+      groups[(path.parent.name, r["sparsity_target"])].append(r)
+  names = sorted({n for n, _ in groups})
+  sps = sorted({s for _, s in groups})
+  out = ["| tuning run (Cora, seeds 0-1) | " + " | ".join(f"val @{s:g}" for s in sps) +
+         " | mean | largest cut abs(w) | val lost at the cut (max) |",
+         "|---|" + "---:|" * (len(sps) + 3)]
+  for name in names:
+    cells, means, cut, lost = [], [], [], []
+    for s in sps:
+      rs = groups.get((name, s), [])
+      if not rs:
+        cells.append("")
+        continue
+      v = statistics.fmean(r["val_accuracy"] for r in rs)
+      means.append(v)
+      cells.append(f"{v:.3f} ({len(rs)})")
+      cut += [r["selected_max_abs"] for r in rs]
+      lost += [r["val_accuracy_before_prune"] - r["val_accuracy"] for r in rs]
+    out.append(f"| {name} | " + " | ".join(cells) +
+               f" | {statistics.fmean(means):.3f} | {max(cut):.1e} | {max(lost):.3f} |")
+  return "\n".join(out)
+
+
 def main():
   records = load()
   with open(HERE / "results.jsonl", "w", encoding="utf-8") as f:
@@ -148,6 +214,8 @@ def main():
     writer.writerows(records)
   rows = summarise(records)
   (HERE / "results.md").write_text(markdown(rows) + "\n", encoding="utf-8")
+  (HERE / "results_wide.md").write_text(wide(rows) + "\n", encoding="utf-8")
+  (HERE / "tuning.md").write_text(tuning_table() + "\n", encoding="utf-8")
   for dataset in sorted({r["dataset"] for r in rows}):
     plot(rows, dataset, HERE / f"{dataset}.png")
   print(f"{len(records)} records, {len(rows)} groups")
