@@ -195,7 +195,11 @@ def apply_mask_update(state: TrainState, update: methods.MaskUpdate,
 
 def _prune_stats(params, sparsity: float, selection: methods.Selection) -> dict:
   """What the final prune is about to cut: the largest ``|w|`` it selects, the smallest
-  ``|w|`` it keeps, and whether every param is finite (a diverged run is not)."""
+  ``|w|`` it keeps, and whether every param is finite (a diverged run is not; its
+  selection is undefined, so the two magnitudes are then ``None``)."""
+  finite = all(bool(np.all(np.isfinite(np.asarray(p)))) for p in jax.tree.leaves(params))
+  if not finite:
+    return {"selected_max_abs": None, "kept_min_abs": None, "params_finite": False}
   cut = optax_swd.magnitude_mask(params, sparsity, **selection.kwargs())
   cut_max, kept_min = 0.0, float("inf")
   for p, c in zip(jax.tree.leaves(params), jax.tree.leaves(cut)):
@@ -204,10 +208,9 @@ def _prune_stats(params, sparsity: float, selection: methods.Selection) -> dict:
       cut_max = max(cut_max, float(a[c].max()))
     if a.ndim >= 2 and (~c).any():  # the prunable kernels (the default rule)
       kept_min = min(kept_min, float(a[~c].min()))
-  finite = all(bool(np.all(np.isfinite(np.asarray(p)))) for p in jax.tree.leaves(params))
   return {"selected_max_abs": cut_max,
           "kept_min_abs": kept_min if math.isfinite(kept_min) else None,
-          "params_finite": finite}
+          "params_finite": True}
 
 
 def _swd_penalty(opt_state) -> float | None:
@@ -341,9 +344,11 @@ def train(model: nn.Module, data: datasets.Dataset, plan: methods.Plan, *,
     if plan.final_prune is not None:
       final["val_accuracy_before_prune"] = evaluate_split(state, "val")["val_accuracy"]
       final["test_accuracy_before_prune"] = evaluate_split(state, "test")["test_accuracy"]
-      final.update(_prune_stats(state.params, plan.final_prune, plan.selection))
-      state = state.replace(params=optax_swd.prune(state.params, plan.final_prune,
-                                                   **plan.selection.kwargs()))
+      stats = _prune_stats(state.params, plan.final_prune, plan.selection)
+      final.update(stats)
+      if stats["params_finite"]:  # a diverged (NaN) run has no selection: left uncut
+        state = state.replace(params=optax_swd.prune(state.params, plan.final_prune,
+                                                     **plan.selection.kwargs()))
     final.update(evaluate_split(state, "val"))
     final.update(evaluate_split(state, "test"))
     report = optax_swd.sparsity_report(state.params, structure=plan.selection.structure)

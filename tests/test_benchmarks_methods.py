@@ -254,7 +254,17 @@ def test_prune_stats_report_what_the_cut_removes():
   stats = train_lib._prune_stats(params, 0.5, methods.Selection(scope="layer"))  # pylint: disable=protected-access
   assert stats["selected_max_abs"] == pytest.approx(0.3)  # b: floor(1.5) = 1, i.e. 0.3
   bad = jax.tree.map(lambda p: p * jnp.nan, params)
-  assert not train_lib._prune_stats(bad, 0.5, methods.Selection())["params_finite"]  # pylint: disable=protected-access
+  assert train_lib._prune_stats(bad, 0.5, methods.Selection()) == {  # pylint: disable=protected-access
+      "selected_max_abs": None, "kept_min_abs": None, "params_finite": False}
+
+
+def test_a_diverged_swd_run_still_ends_with_a_record(digits_data):
+  # The paper's form far past its stability limit (lr * a_max * mu = 2500): the params
+  # go NaN; the run must still finish and say so instead of failing at the final cut.
+  config = _config("swd", 0.9, epochs=1, lr=50.0, schedule="constant", a_max=1e5)
+  record = run_lib.run(config, data=digits_data)
+  assert record["params_finite"] is False and record["selected_max_abs"] is None
+  assert 0.0 <= record["test_accuracy"] <= 0.2
 
 
 def test_swd_freeze_prunes_before_the_end_and_keeps_the_optimizer():
