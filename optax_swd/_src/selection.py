@@ -66,8 +66,8 @@ class Threshold(NamedTuple):
   slope: jax.Array | None = None  # float32 [G]: counts per unit of score near t (search)
 
 
-def _constants():
-  big, one = lax.optimization_barrier((jnp.float32(2.0**100), jnp.float32(1.0)))
+def _constants(big=2.0**100):
+  big, one = lax.optimization_barrier((jnp.float32(big), jnp.float32(1.0)))
   return big, one
 
 
@@ -129,11 +129,15 @@ class _Groups:
     self.sizes = tuple(totals)
 
   def sum(self, per_leaf):
-    out = [jnp.zeros((), per_leaf[0].dtype) if per_leaf else jnp.int32(0)
-           for _ in range(self.num_groups)]
+    return self.combine(per_leaf, jnp.add)
+
+  def combine(self, per_leaf, op):
+    """Per group, ``op`` over its leaves' values (0 for a group without leaves)."""
+    out = [None] * self.num_groups
     for value, g in zip(per_leaf, self.group_of_leaf):
-      out[g] = out[g] + value
-    return jnp.stack(out)
+      out[g] = value if out[g] is None else op(out[g], value)
+    zero = jnp.zeros((), per_leaf[0].dtype) if per_leaf else jnp.int32(0)
+    return jnp.stack([zero if v is None else v for v in out])
 
 
 def _count_less(flats, groups: _Groups, t):
@@ -314,7 +318,7 @@ def _side_counts(flats, groups: _Groups, t, below, one_multiply=False):
   ``one_multiply`` (all t >= 2^-100) uses the cheaper single-multiply comparison.
   """
   if one_multiply:
-    big, one = lax.optimization_barrier((jnp.float32(2.0**127), jnp.float32(1.0)))
+    big, one = _constants(2.0**127)
     scaled = lambda d: d * big
   else:
     big, one = _constants()
@@ -374,11 +378,7 @@ def _extremes(flats, groups: _Groups, t, smallest_above):
       per_leaf.append(jnp.min(score + below * jnp.float32(3e38)))
     else:
       per_leaf.append(jnp.max(jnp.minimum(score, jnp.finfo(jnp.float32).max) * below))
-  reduce = jnp.minimum if smallest_above else jnp.maximum
-  out = [None] * groups.num_groups
-  for value, g in zip(per_leaf, groups.group_of_leaf):
-    out[g] = value if out[g] is None else reduce(out[g], value)
-  return jnp.stack(out)
+  return groups.combine(per_leaf, jnp.minimum if smallest_above else jnp.maximum)
 
 
 def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
@@ -461,7 +461,7 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
   # not, report it like NaN rather than return an inexact mask.)
   # A group whose upper end is still the assumed count at the largest float has more
   # +inf (or largest-float) scores than n - k: no exact selection of k exists.
-  ok = ~nan & (found | (hi - lo <= 1)) & (found | (hi != _MAX_FINITE_BITS))
+  ok = ~nan & (found | ((hi - lo <= 1) & (hi != _MAX_FINITE_BITS)))
   t_found = _as_float(key)
   # Ties: c_lo < k < c_hi with hi = lo + 1 bit; the tied value is float(lo).
   tied = ~found & ok
