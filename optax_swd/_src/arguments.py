@@ -72,3 +72,11 @@ def choice(name: str, value, options):
     raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}.")
   return value
 
+
+
+def require_params(transformation: str, params, selects: str):
+  """The ValueError of an ``update`` called without the params it selects from."""
+  if params is None:
+    raise ValueError(
+        f"{transformation} needs the current params to select the {selects} to decay: "
+        "call update(updates, state, params).")

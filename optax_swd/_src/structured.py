@@ -150,10 +150,7 @@ def structured_swd(
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
-    if params is None:
-      raise ValueError(
-          "structured_swd needs the current params to select the channels to decay: "
-          "call update(updates, state, params).")
+    arguments.require_params("structured_swd", params, "channels")
     res = channels_lib.resolve(topology, params)
     scores = channels_lib.importance(res, params, criterion)
     sel = channels_lib.select(res, scores, target, target_kind, min_kept)

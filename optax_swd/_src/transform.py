@@ -236,10 +236,7 @@ def swd(
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
-    if params is None:
-      raise ValueError(
-          "swd needs the current params to select the weights to decay: call "
-          "update(updates, state, params).")
+    arguments.require_params("swd", params, "weights")
     leaves, flags, treedef = prunable_lib.resolve(params, prunable)
     if not leaves:
       return updates, state._replace(count=optax.safe_increment(state.count))
