@@ -18,5 +18,5 @@ resnet --methods swd magnitude_ft --sparsities 0.99
 resnet --methods dense --sparsities 0.9
 cnn --methods dense swd magnitude_ft --sparsities 0.999 0.99   # its last run, magnitude_ft 0.99
 cnn --methods lr_rewinding gmp --sparsities 0.999 0.99
-# Not run yet (no time left on the shared machine): the 0.9 column.
+# The 0.9 column (session 3, after the rest):
 cnn --methods swd magnitude_ft lr_rewinding gmp --sparsities 0.9
