@@ -126,6 +126,13 @@ _conv3x3 = functools.partial(nn.Conv, kernel_size=(3, 3), padding=((1, 1), (1, 1
                              use_bias=False, kernel_init=_he_normal)
 
 
+def _conv_impl(name: str):
+  """``nn.Conv``'s ``conv_general_dilated`` for a :mod:`benchmarks.convs` name (``None``:
+  Flax's default, ``lax.conv_general_dilated``)."""
+  from benchmarks import convs  # pylint: disable=import-outside-toplevel
+  return None if name == "lax" else convs.get(name)
+
+
 def _batch_norm(train: bool, name: str) -> nn.BatchNorm:
   # PyTorch's BatchNorm defaults: momentum 0.1 (flax's 0.9), epsilon 1e-5.
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
@@ -155,13 +162,15 @@ class BasicBlock(nn.Module):
   stride: int = 1
   inner: int | None = None  # conv1's width (default: features)
   pad: tuple[int, int] | None = None  # the shortcut's zero channels (before, after)
+  convs: tuple[str, str] | None = None  # conv1's and conv2's benchmarks.convs names
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     inner = self.features if self.inner is None else self.inner
-    y = _conv3x3(inner, strides=self.stride, name="conv1")(x)
+    c1, c2 = (None, None) if self.convs is None else map(_conv_impl, self.convs)
+    y = _conv3x3(inner, strides=self.stride, conv_general_dilated=c1, name="conv1")(x)
     y = nn.relu(_batch_norm(train, "bn1")(y))
-    y = _conv3x3(self.features, name="conv2")(y)
+    y = _conv3x3(self.features, conv_general_dilated=c2, name="conv2")(y)
     y = _batch_norm(train, "bn2")(y)
     return nn.relu(y + option_a_shortcut(x, self.features, self.stride, self.pad))
 
@@ -190,16 +199,27 @@ class ResNet20(nn.Module):
     blocks_per_stage: 3 for ResNet-20 (6n+2 layers with n = 3).
     widths: per-layer widths of a shrunk network (:class:`ResNetWidths`, e.g. from
       ``benchmarks.topologies.resnet20_widths``); ``None`` for the standard widths.
+    convs: per-convolution implementation names of :mod:`benchmarks.convs` (the stem,
+      then conv1 and conv2 of each block in order); ``None``: XLA's convolution
+      everywhere. The function computed is the same (to float rounding).
   """
   num_classes: int = 10
   width: int = 16
   blocks_per_stage: int = 3
   widths: ResNetWidths | None = None
+  convs: tuple[str, ...] | None = None
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool) -> jax.Array:
     w = self.widths
-    x = _conv3x3(self.width if w is None else w.stages[0], name="conv")(images)
+    c = self.convs
+    if c is not None and len(c) != 1 + 6 * self.blocks_per_stage:
+      raise ValueError(f"convs must name {1 + 6 * self.blocks_per_stage} conv "
+                       f"implementations (stem, then conv1 and conv2 of each block), got "
+                       f"{len(c)}")
+    x = _conv3x3(self.width if w is None else w.stages[0],
+                 conv_general_dilated=None if c is None else _conv_impl(c[0]),
+                 name="conv")(images)
     x = nn.relu(_batch_norm(train, "bn")(x))
     for stage in range(3):
       for block in range(self.blocks_per_stage):
@@ -209,6 +229,7 @@ class ResNet20(nn.Module):
             self.width * 2 ** stage if w is None else w.stages[stage], stride,
             inner=None if w is None else w.inner[i],
             pad=None if w is None or block else tuple(w.pads[stage]),
+            convs=None if c is None else tuple(c[1 + 2 * i:3 + 2 * i]),
             name=f"stage{stage + 1}_block{block + 1}")(x, train=train)
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, name="fc")(x)

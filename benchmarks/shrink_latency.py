@@ -38,12 +38,58 @@ import jax.numpy as jnp
 import numpy as np
 import optax_swd
 
+from benchmarks import convs
 from benchmarks import models
 from benchmarks import topologies
 
 
-def build(targets, width: int, seed: int, multiples=(1,)):
-  """``[(label, model, variables)]``: the full network, then one shrunk per target."""
+def _group_sizes(params, topology) -> list[int]:
+  nothing = np.zeros(int(optax_swd.channel_importance(params, topology).shape[0]), bool)
+  return list(optax_swd.shrink(params, {}, topology, nothing).widths.values())
+
+
+def uniform_selection(params, topology, target: float, multiple: int = 1) -> np.ndarray:
+  """A latency-aware rule: every group keeps the same fraction of its channels.
+
+  Each group keeps its ``max(1, ceil(f * size))`` highest-|gamma| channels, rounded up to
+  a multiple of ``multiple`` (at most the group), with the largest fraction ``f`` whose
+  shrunk network keeps at most ``(1 - target)`` of the parameters (bisection on ``f``).
+  Unlike the global |gamma| threshold, it thins the residual stream as much as the
+  blocks' inner convolutions, and so the activations (the memory traffic) with them.
+  When even the narrowest such network (every group at ``min(multiple, size)``) has
+  more parameters than the target allows, that narrowest network is returned (its
+  parameter count, reported by the benchmark, then misses the target).
+  Returns the bool ``removed`` vector in the topology's channel order.
+  """
+  scores = np.asarray(optax_swd.channel_importance(params, topology))
+  sizes = _group_sizes(params, topology)
+  total = int(optax_swd.shrunk_param_count(params, topology, np.zeros(len(scores), bool)))
+  budget = (1.0 - target) * total
+
+  def removed_at(f):
+    removed, start = np.ones(len(scores), bool), 0
+    for size in sizes:
+      keep = min(size, -(-max(1, int(np.ceil(f * size - 1e-9))) // multiple) * multiple)
+      order = np.argsort(-scores[start:start + size], kind="stable")
+      removed[start + order[:keep]] = False
+      start += size
+    return removed
+
+  lo, hi = 0.0, 1.0  # f = 1 keeps everything; f = 0 is the narrowest network
+  for _ in range(40):
+    mid = (lo + hi) / 2
+    if int(optax_swd.shrunk_param_count(params, topology, removed_at(mid))) <= budget:
+      lo = mid
+    else:
+      hi = mid
+  return removed_at(lo)
+
+
+def build(targets, width: int, seed: int, multiples=(1,), rules=("gamma",)):
+  """``[(label, model, variables, diff)]``: the full network, then the shrunk ones: per
+  target and rule (``gamma``: ``select_channels``' global |gamma| threshold; ``uniform``:
+  :func:`uniform_selection`) and multiple (``gamma``: ``shrink(multiple_of=)``;
+  ``uniform``: the rule's own rounding, within the parameter target)."""
   model = models.ResNet20(num_classes=10, width=width)
   variables = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, 32, 32, 3)), train=False)
   rng = np.random.default_rng(seed)
@@ -56,33 +102,72 @@ def build(targets, width: int, seed: int, multiples=(1,)):
   out = [("full", model, {"params": params, "batch_stats": stats}, None)]
   x = jnp.asarray(rng.standard_normal((8, 32, 32, 3)), jnp.float32)
   for target in targets:
-    sel = optax_swd.select_channels(params, topology, target)
-    pruned = optax_swd.prune_channels(params, topology, sel.removed)
-    want = model.apply({"params": pruned, "batch_stats": stats}, x, train=False)
-    for multiple in multiples:
-      shrunk = optax_swd.shrink(pruned, stats, topology, sel.removed,
-                                multiple_of=multiple)
-      small = models.ResNet20(num_classes=10, width=width,
-                              widths=topologies.resnet20_widths(shrunk.widths, width))
-      small_vars = {"params": shrunk.params, "batch_stats": shrunk.batch_stats}
-      diff = float(jnp.max(jnp.abs(small.apply(small_vars, x, train=False) - want)))
-      label = f"shrunk {100 * target:g}%" + (f", widths /{multiple}" if multiple > 1 else "")
-      out.append((label, small, small_vars, diff))
+    for rule in rules:
+      for multiple in multiples:
+        if rule == "gamma":
+          removed = np.asarray(optax_swd.select_channels(params, topology, target).removed)
+          shrink_multiple = multiple
+        elif rule == "uniform":
+          removed = uniform_selection(params, topology, target, multiple)
+          shrink_multiple = 1
+        else:
+          raise ValueError(f"rule must be 'gamma' or 'uniform', got {rule!r}")
+        pruned = optax_swd.prune_channels(params, topology, removed)
+        want = model.apply({"params": pruned, "batch_stats": stats}, x, train=False)
+        shrunk = optax_swd.shrink(pruned, stats, topology, removed,
+                                  multiple_of=shrink_multiple)
+        small = models.ResNet20(num_classes=10, width=width,
+                                widths=topologies.resnet20_widths(shrunk.widths, width))
+        small_vars = {"params": shrunk.params, "batch_stats": shrunk.batch_stats}
+        diff = float(jnp.max(jnp.abs(small.apply(small_vars, x, train=False) - want)))
+        label = (f"shrunk {100 * target:g}% {rule}"
+                 + (f", widths /{multiple}" if multiple > 1 else ""))
+        out.append((label, small, small_vars, diff))
   return out
+
+
+def conv_shapes(variables, blocks_per_stage: int = 3, size: int = 32) -> list[tuple]:
+  """``(h, w, c_in, c_out, stride)`` of every 3x3 convolution of a (shrunk) ResNet-20, in
+  the order of ``models.ResNet20(convs=...)``."""
+  p = variables["params"]
+  shapes = [(size, size) + tuple(p["conv"]["kernel"].shape[2:]) + (1,)]
+  for stage in range(3):
+    for block in range(blocks_per_stage):
+      b = p[f"stage{stage + 1}_block{block + 1}"]
+      stride = 2 if stage > 0 and block == 0 else 1
+      out_size = size >> stage
+      in_size = out_size * stride
+      shapes.append((in_size, in_size) + tuple(b["conv1"]["kernel"].shape[2:]) + (stride,))
+      shapes.append((out_size, out_size) + tuple(b["conv2"]["kernel"].shape[2:]) + (1,))
+  return shapes
+
+
+def with_fastest_convs(entries, batch: int, repeats: int):
+  """Each entry again, its model using per layer the fastest :mod:`benchmarks.convs`
+  implementation at ``batch`` (timed once per distinct layer shape); and the timings."""
+  shapes = [conv_shapes(v) for _, _, v, _ in entries]
+  _, timings = convs.choose([s for ss in shapes for s in ss], batch, repeats=repeats)
+  out = []
+  for (label, model, v, diff), ss in zip(entries, shapes):
+    names = tuple(min(timings[s], key=timings[s].get) for s in ss)
+    out.append((label + " [fastest conv]", model.clone(convs=names), v, diff))
+  return out, timings
 
 
 def measure(entries, batch: int, rounds: int, seed: int) -> dict:
   x = jnp.asarray(np.random.default_rng(seed).standard_normal((batch, 32, 32, 3)),
                   jnp.float32)
-  fns, flops = [], []
+  fns, flops, nbytes, outs = [], [], [], []
   for _, model, variables, _ in entries:
     fn = jax.jit(functools.partial(model.apply, train=False))
     compiled = fn.lower(variables, x).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     flops.append(float(cost.get("flops", float("nan"))))
+    nbytes.append(float(cost.get("bytes accessed", float("nan"))))
     for _ in range(3):
-      compiled(variables, x).block_until_ready()
+      out = compiled(variables, x).block_until_ready()
+    outs.append(out)
     fns.append(compiled)
   times = [[] for _ in entries]
   order_rng = np.random.default_rng(seed)
@@ -91,7 +176,7 @@ def measure(entries, batch: int, rounds: int, seed: int) -> dict:
       t = time.perf_counter()
       fns[i](entries[i][2], x).block_until_ready()
       times[i].append(time.perf_counter() - t)
-  return {"flops": flops, "times": times}
+  return {"flops": flops, "bytes": nbytes, "times": times, "outputs": outs}
 
 
 def conv_probe(batch: int = 256, size: int = 16, rounds: int = 7) -> list[str]:
@@ -124,6 +209,14 @@ def main(argv=None):
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--multiples", default="1,8",
                       help="shrink(multiple_of=...) variants of each target")
+  parser.add_argument("--rules", default="gamma",
+                      help="selection rules: gamma (select_channels) and/or uniform "
+                           "(same fraction of every group, latency-aware)")
+  parser.add_argument("--fastest-conv", action="store_true",
+                      help="also time every model with per-layer fastest conv "
+                           "implementations of benchmarks.convs (chosen per batch size)")
+  parser.add_argument("--choice-repeats", type=int, default=5,
+                      help="timings per implementation and layer shape for the choice")
   parser.add_argument("--out", default="benchmarks/results/structured/shrink_latency.json")
   parser.add_argument("--conv-probe", action="store_true",
                       help="only time single convolutions at several channel counts "
@@ -132,9 +225,12 @@ def main(argv=None):
   if args.conv_probe:
     print("\n".join(conv_probe()))
     return
+  for name in ("rounds_1", "rounds_256", "choice_repeats"):
+    if getattr(args, name) < 1:
+      parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
   targets = [float(t) for t in args.targets.split(",")]
   entries = build(targets, args.width, args.seed,
-                  [int(m) for m in args.multiples.split(",")])
+                  [int(m) for m in args.multiples.split(",")], args.rules.split(","))
   params = [sum(x.size for x in jax.tree.leaves(v["params"])) for _, _, v, _ in entries]
   result = {"command": "python -m benchmarks.shrink_latency " + " ".join(
       argv if argv is not None else os.sys.argv[1:]),
@@ -146,25 +242,48 @@ def main(argv=None):
     result["models"].append({"label": label, "params": n, "max_abs_diff_vs_masked": diff,
                              "widths": None if model.widths is None else [
                                  list(model.widths.stages), list(model.widths.inner)]})
-  lines = ["| model | params | ratio | batch | GFLOPs | FLOP ratio | latency median (IQR) "
-           "| latency ratio |", "|---|---|---|---|---|---|---|---|"]
+  lines = ["| model | convs | params | param ratio | batch | GFLOPs | FLOP ratio | "
+           "bytes ratio | latency median (IQR) | latency / full (XLA conv) | "
+           "latency / full (same convs) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+  n = len(entries)
   for batch, rounds in ((1, args.rounds_1), (256, args.rounds_256)):
-    m = measure(entries, batch, rounds, args.seed)
+    timed = list(entries)
+    record = {"rounds": rounds}
+    if args.fastest_conv:
+      fastest, timings = with_fastest_convs(entries, batch, args.choice_repeats)
+      timed += fastest
+      record["conv_choice"] = {"x".join(map(str, k)): v for k, v in timings.items()}
+      record["convs"] = [list(m.convs) for _, m, _, _ in fastest]
+    m = measure(timed, batch, rounds, args.seed)
     med = [float(np.median(t)) for t in m["times"]]
-    result["batches"][str(batch)] = {"rounds": rounds, "flops": m["flops"],
-                                     "median_s": med, "times_s": m["times"]}
-    for i, (label, _, _, _) in enumerate(entries):
+    same_out = [float(jnp.max(jnp.abs(m["outputs"][n + i] - m["outputs"][i])))
+                for i in range(len(timed) - n)]
+    record.update(labels=[e[0] for e in timed], flops=m["flops"], bytes=m["bytes"],
+                  median_s=med, times_s=m["times"],
+                  fastest_conv_max_abs_diff_vs_xla_conv=same_out)
+    result["batches"][str(batch)] = record
+    for i, (label, model, _, _) in enumerate(timed):
+      j = i % n  # the same network with XLA's convolutions
+      base = 0 if i < n else n  # the full network with the same conv choice
       q1, q3 = np.percentile(m["times"][i], [25, 75])
-      unit, scale = ("ms", 1e3)
+      kind = "XLA" if i < n else "fastest"
       lines.append(
-          f"| {label} | {params[i]:,} | {params[i] / params[0]:.3f} | {batch} | "
-          f"{m['flops'][i] / 1e9:.4g} | {m['flops'][i] / m['flops'][0]:.3f} | "
-          f"{scale * med[i]:.3g} {unit} ({scale * q1:.3g}-{scale * q3:.3g}) | "
-          f"{med[i] / med[0]:.3f} |")
+          f"| {label.replace(' [fastest conv]', '')} | {kind} | {params[j]:,} | "
+          f"{params[j] / params[0]:.3f} | {batch} | {m['flops'][i] / 1e9:.4g} | "
+          f"{m['flops'][i] / m['flops'][0]:.3f} | {m['bytes'][i] / m['bytes'][0]:.3f} | "
+          f"{1e3 * med[i]:.3g} ms ({1e3 * q1:.3g}-{1e3 * q3:.3g}) | "
+          f"{med[i] / med[0]:.3f} | {med[i] / med[base]:.3f} |")
   result["table"] = lines
   print("\n".join(lines))
   for entry in result["models"][1:]:
-    print(f"{entry['label']}: max |shrunk - masked| = {entry['max_abs_diff_vs_masked']:.2e}")
+    print(f"{entry['label']}: max |shrunk - masked| = {entry['max_abs_diff_vs_masked']:.2e}"
+          f"; widths {entry['widths']}")
+  for batch, record in result["batches"].items():
+    if record.get("convs"):
+      print(f"batch {batch}: fastest-conv outputs vs XLA conv, max |diff| "
+            f"{max(record['fastest_conv_max_abs_diff_vs_xla_conv']):.2e}; choices:")
+      for label, names in zip(record["labels"][n:], record["convs"]):
+        print(f"  {label}: {','.join(names)}")
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(result, indent=1))

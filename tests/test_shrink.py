@@ -128,3 +128,73 @@ def test_shrink_rejects_a_bad_removed_vector():
     optax_swd.shrink(params, {}, topology, np.zeros(4, bool))
   with pytest.raises(ValueError, match="removed"):
     optax_swd.shrink(params, {}, topology, np.zeros(3, np.int32))
+
+
+# The faster convolutions of a shrunk network (benchmarks.convs) and the latency-aware
+# (uniform) selection of benchmarks.shrink_latency: same functions, targets met.
+
+_PADDINGS = ["VALID", "SAME", ((1, 1), (1, 1)), ((0, 2), (1, 0))]
+
+
+@pytest.mark.parametrize("name", ["im2col", "taps"])
+@pytest.mark.parametrize("padding", _PADDINGS)
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (2, 1)])
+def test_conv_implementations_equal_xla_conv(name, padding, strides):
+  from benchmarks import convs  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((2, 9, 10, 5)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((3, 2, 5, 7)), jnp.float32)
+  dn = ("NHWC", "HWIO", "NHWC")
+  want = jax.lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=dn)
+  got = convs.get(name)(x, k, strides, padding, dimension_numbers=dn)
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_implementations_fall_back_and_reject_bad_names():
+  from benchmarks import convs  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, 4, 8, 8)), jnp.float32)  # NCHW
+  k = jnp.asarray(rng.standard_normal((6, 4, 3, 3)), jnp.float32)  # OIHW
+  want = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", rhs_dilation=(2, 2))
+  for name in ("im2col", "taps"):
+    got = convs.get(name)(x, k, (1, 1), "SAME", rhs_dilation=(2, 2))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="conv implementation must be one of"):
+    convs.get("winograd")
+  with pytest.raises(ValueError, match="convs must name 19"):
+    models.ResNet20(convs=("lax",) * 3).init(jax.random.PRNGKey(0), jnp.ones((1, 8, 8, 1)),
+                                             train=False)
+
+
+def test_shrunk_resnet20_with_other_convs_and_uniform_rule_equals_masked(images, resnet):
+  from benchmarks import shrink_latency  # pylint: disable=import-outside-toplevel
+  model, params, stats = resnet
+  topology = topologies.resnet20_topology()
+  total = sum(x.size for x in jax.tree.leaves(params))
+  want_sizes = list(optax_swd.shrink(params, {}, topology,
+                                     np.zeros(int(optax_swd.channel_importance(
+                                         params, topology).shape[0]), bool)).widths.values())
+  for target, multiple in ((0.9, 1), (0.75, 8), (0.95, 8)):
+    removed = shrink_latency.uniform_selection(params, topology, target, multiple)
+    pruned = optax_swd.prune_channels(params, topology, removed)
+    shrunk = optax_swd.shrink(pruned, stats, topology, removed)
+    n = sum(x.size for x in jax.tree.leaves(shrunk.params))
+    kept = list(shrunk.widths.values())
+    if multiple == 1:
+      # The same fraction of every group (to one channel); the target is met and not
+      # overshot by more than one channel per group's worth (2% here).
+      fractions = [w / s for w, s in zip(kept, want_sizes)]
+      assert max(fractions) - min(fractions) <= 1.0 / min(want_sizes) + 1e-6
+      assert 0.08 * total < n <= 0.1 * total
+    elif target == 0.75:
+      assert all(w % 8 == 0 for w in kept) and n <= 0.25 * total
+    else:  # 95% is out of reach with 8 channels per group: the narrowest such network
+      assert kept == [8] * len(kept) and n > 0.05 * total
+    want = model.apply({"params": pruned, "batch_stats": stats}, images, train=False)
+    for conv in ("lax", "im2col", "taps"):
+      small = models.ResNet20(num_classes=10, widths=topologies.resnet20_widths(shrunk.widths),
+                              convs=(conv,) * 19)
+      got = small.apply({"params": shrunk.params, "batch_stats": shrunk.batch_stats},
+                        images, train=False)
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
