@@ -56,6 +56,35 @@ def test_ties_go_to_the_lowest_index(method):
     np.testing.assert_array_equal(np.concatenate(masks), _reference([a, b], k))
 
 
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_ties_across_leaves_and_chunks_every_k(monkeypatch, scope):
+  # Few distinct values, so the k-th score is tied for most k: taking one tied entry
+  # (the first, by a min-index pass), all but one (the last, by a max-index pass), or
+  # any other number (the index search). Chunks of 64 entries exercise the in-chunk
+  # float32 index and the offsets between chunks and leaves.
+  monkeypatch.setattr(selection, "_CHUNK", 64)
+  rng = np.random.default_rng(3)
+  arrays = [(rng.integers(1, 6, size) * rng.choice([-0.25, 0.25], size)).astype(np.float32)
+            for size in (150, 97)]
+  flats = [jnp.asarray(a) for a in arrays]
+  groups, n_groups = ([0, 0], 1) if scope == "global" else ([0, 1], 2)
+
+  @jax.jit
+  def masks_for(ks):  # a traced k: one compilation for every k
+    th = selection.select(flats, groups, n_groups, ks, method="search")
+    return selection.leaf_masks(flats, groups, th), th.ok
+
+  for k in range(0, 248, 3) if scope == "global" else range(0, 151, 3):
+    ks = [k] if scope == "global" else [k, k * 97 // 150]
+    masks, ok = masks_for(jnp.asarray(ks, jnp.int32))
+    assert bool(np.all(np.asarray(ok)))
+    if scope == "global":
+      np.testing.assert_array_equal(np.concatenate(masks), _reference(arrays, k))
+    else:
+      for m, a, kk in zip(masks, arrays, ks):
+        np.testing.assert_array_equal(np.asarray(m), _reference([a], kk))
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_all_equal_weights_select_exactly_k_lowest_indices(method):
   a = np.full((7, 5), 0.25, np.float32)

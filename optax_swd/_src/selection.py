@@ -20,8 +20,9 @@ Two methods give the same masks whenever scores are distinct:
 Ties. When several entries share the score of the k-th smallest, all methods select the
 ones with the lowest index first, where the index runs over the group's leaves in pytree
 (flattening) order and, inside a leaf, in row-major order; so the count is always exactly
-``k``. That is also ``lax.top_k``'s rule. The counting search resolves a tie with a second
-search over the index, done only when a tie occurs.
+``k``. That is also ``lax.top_k``'s rule. The counting search resolves a tie only when one
+occurs: one pass finds the first (or last) tied index when one tied entry is taken (or all
+but one), the usual case of two tied entries; otherwise a second search over the index.
 
 Non-finite scores. A NaN score makes the counts NaN; the search then reports ``ok=False``
 (the caller turns that into NaN output rather than a silently wrong mask). ``+inf`` scores
@@ -49,6 +50,7 @@ import numpy as np
 _CHUNK = 1 << 24
 _MAX_FINITE_BITS = 0x7F7FFFFF  # bit pattern of the largest finite float32
 _MAX_PROBES = 96
+_NEWTON_COUNTS = 64
 
 METHODS = ("top_k", "search", "bisect")
 
@@ -169,6 +171,31 @@ def _count_ties_before(flats, groups: _Groups, lo, hi, j):
   return groups.sum(per_leaf)
 
 
+def _tied_extreme_index(flats, groups: _Groups, lo, hi, first):
+  """Per group, the group index of the first (``first[g]``) or last tied entry.
+
+  Tied entries are those with lo <= s < hi. One fused max-reduction per chunk of 2^24
+  entries, where the in-chunk index is exact as a float32: the first tied entry is the
+  largest ``-index`` among the tied ones, the last the largest ``index``; entries that
+  are not tied are pushed below every index by subtracting 2^26.
+  """
+  big, one = _constants()
+  sign = jnp.where(first, -1, 1).astype(jnp.int32)
+  none = jnp.int32(-(2**31 - 1))
+  per_leaf = []
+  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+    best = none
+    for start, stop in leaf.chunks():
+      score = leaf.score(start, stop)
+      tie = _less(score, hi[g], big, one) - _less(score, lo[g], big, one)
+      iota = lax.iota(jnp.float32, stop - start)
+      key = jnp.max(iota * sign[g].astype(jnp.float32) + (tie - one) * jnp.float32(2.0**26))
+      index = offset + start + sign[g] * key.astype(jnp.int32)
+      best = jnp.maximum(best, jnp.where(key > -(2.0**25), sign[g] * index, none))
+    per_leaf.append(best)
+  return sign * groups.combine(per_leaf, jnp.maximum)
+
+
 def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real, secant,
                      slope=None, extremes=None):
   """Finds, per group, a key p with count(p) == k, or the pair lo, lo+1 around k.
@@ -212,7 +239,15 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       denom = (c_last - c_prev).astype(jnp.float32)
       x = x_last + (k - c_last).astype(jnp.float32) * (x_last - x_prev) / jnp.where(
           denom == 0, 1.0, denom)
-      newton = (it == 1) & (slope > 0)  # from the guess, with the last known slope
+      # Newton steps with the known slope: from the guess (the second probe), and later
+      # whenever the last probe is within _NEWTON_COUNTS of k. There a secant through
+      # two probes a few counts apart mostly measures the Poisson noise of where the
+      # weights happen to lie; the slope measured over the first two probes (or kept
+      # from earlier updates) is the density's, so it predicts better.
+      # (Only inside a bracket probed at both ends: see the one-sided case below.)
+      one_sided = (lo == lo_start) | (hi == hi_start)
+      near = (jnp.abs(k - c_last) <= _NEWTON_COUNTS) & ~one_sided
+      newton = ((it == 1) | ((it >= 2) & near)) & (slope > 0)
       x = jnp.where(newton, x_last + (k - c_last).astype(jnp.float32)
                     / jnp.where(slope > 0, slope, 1.0), x)
       denom = jnp.where(newton, 1.0, denom)
@@ -222,7 +257,6 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       # progress is met by stepping on geometrically, which crosses k or reaches the
       # end within ~31 probes. Between two probed ends, the width must halve at least
       # every other probe, else bisect: so every search ends.
-      one_sided = (lo == lo_start) | (hi == hi_start)
       slow = (width * 2 > width_older) & ~one_sided
       stalled = (width * 2 > width_older) & one_sided & (it >= 2)
       bad = (denom == 0) | ~jnp.isfinite(x) | (cand <= lo) | (cand >= hi) | slow
@@ -265,6 +299,9 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     if secant:
       dx = to_real(cand) - to_real(p_last)
       measured = (c - c_last).astype(jnp.float32) / jnp.where(dx == 0, 1.0, dx)
+      # Averaged with the slope carried in (from earlier updates), which halves the
+      # variance of a measurement over a few dozen counts.
+      measured = jnp.where(slope > 0, 0.5 * (slope + measured), measured)
       slope = jnp.where(active & (it == 1) & (dx != 0) & (measured > 0), measured, slope)
     hit = active & ((c == k) | c_nan)
     below = active & ~hit & (c < k)
@@ -485,8 +522,19 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
     # If the index search ended on a bracket (it cannot for 0/1 steps), take its top.
     return jnp.where(j_found, j, j_lo + 1)
 
-  tie_index = lax.cond(jnp.any(tied), resolve_ties,
-                       lambda _: jnp.zeros((g,), jnp.int32), None)
+  def resolve_ties_by_extreme(_):
+    # Taking one tied entry, or all but one: the first tied entry (+1), or the last.
+    first = need == 1
+    index = _tied_extreme_index(flats, groups, lo_val, hi_val, first)
+    return jnp.where(first, index + 1, index)
+
+  # Usually two entries tie at the k-th score (at 25M float32 weights, about one float
+  # step per weight near the threshold), and then one pass finds where to cut.
+  one_pass = jnp.all(~tied | (need == 1) | (need == c_hi - c_lo - 1))
+  tie_index = lax.cond(
+      jnp.any(tied),
+      lambda _: lax.cond(one_pass, resolve_ties_by_extreme, resolve_ties, None),
+      lambda _: jnp.zeros((g,), jnp.int32), None)
   return Threshold(lo_val, hi_val, jnp.where(tied, tie_index, 0), ok, slope)
 
 
