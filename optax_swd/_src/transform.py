@@ -32,8 +32,8 @@ class SWDState(NamedTuple):
       ``scope="global"``, one per prunable leaf otherwise); the next update's search
       starts from it.
     threshold_slope: float32 ``[G]``, how many more weights a unit rise of the threshold
-      selected, as measured by the last search (0 = unknown); the next search uses it
-      for its second probe.
+      selects near it, measured by each search and averaged with the previous value
+      (0 = unknown); the next search takes its Newton steps with it.
   """
   count: chex.Array
   penalty: chex.Array
