@@ -9,14 +9,22 @@ ratio and the 25-75% range over rounds.
 Part 2 times a ResNet-20 (CIFAR, 16 maps, 0.27M params) training step at batch 128 with
 `optax.sgd` and with `optax.chain(swd, optax.sgd)`, interleaved, and reports the overhead.
 
+Part 3 (``--passes STEPS``) counts, for a chain of STEPS consecutive warm updates, the
+full passes over the weights each update's search makes (counting probes, the end game's
+min/max pass, tie passes): the number that the timings above follow, free of the machine's
+noise.
+
 Run: python -m benchmarks.selection [--sizes 270000 11000000 25000000] [--rounds 9]
+     [--passes 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import time
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -187,6 +195,61 @@ def step_overhead(rounds: int, batch: int = 128):
   return summary
 
 
+# The private functions of the search that each read every weight once.
+_PASSES = {"count": "_side_counts", "window count": "_window_counts",
+           "chunked count": "_count_less", "min/max": "_extremes",
+           "tie index": "_tied_extreme_index", "tie search": "_count_ties_before"}
+
+
+def pass_counts(n: int, sparsity: float, steps: int, noise: float = 5e-5):
+  """Passes over the weights per warm swd update, over a chain of ``steps`` updates.
+
+  The chain is the timed one's: weights ``0.05 N(0, 1)``, each step adds ``noise N(0, 1)``.
+  Each pass function is wrapped with a host callback that counts its calls at run time.
+  """
+  seen = collections.Counter()
+
+  def counted(name, fn):
+    def wrapper(*args, **kwargs):
+      out = fn(*args, **kwargs)
+      jax.debug.callback(lambda: seen.update([name]))
+      return out
+    return wrapper
+
+  patches = [mock.patch.object(selection_lib, attr, counted(name, getattr(selection_lib, attr)))
+             for name, attr in _PASSES.items()]
+  for patch in patches:
+    patch.start()
+  try:
+    key_w, key_g, key_c = jax.random.split(jax.random.PRNGKey(0), 3)
+    w = 0.05 * jax.random.normal(key_w, (n,), jnp.float32)
+    grads = {"w": 1e-3 * jax.random.normal(key_g, (n,), jnp.float32)}
+    tx = optax_swd.swd(sparsity, total_steps=1000, prunable={"w": True})
+    update = jax.jit(tx.update)
+    _, state = update(grads, tx.init({"w": w}), {"w": w})  # the cold start, not counted
+    jax.block_until_ready(state)
+    jax.effects_barrier()
+    per_step = []
+    for _ in range(steps):
+      key_c, sub = jax.random.split(key_c)
+      w = w + noise * jax.random.normal(sub, (n,), jnp.float32)
+      seen.clear()
+      _, state = update(grads, state, {"w": w})
+      jax.block_until_ready(state)
+      jax.effects_barrier()
+      per_step.append(dict(seen))
+  finally:
+    for patch in patches:
+      patch.stop()
+  totals = [sum(c.values()) for c in per_step]
+  kinds = collections.Counter()
+  for c in per_step:
+    kinds.update(c)
+  return {"steps": steps, "mean": float(np.mean(totals)), "min": int(min(totals)),
+          "max": int(max(totals)), "histogram": dict(sorted(collections.Counter(totals).items())),
+          "by_kind_mean": {k: v / steps for k, v in sorted(kinds.items())}}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--sizes", type=int, nargs="+", default=[270_000, 11_000_000, 25_000_000])
@@ -195,9 +258,19 @@ def main(argv=None):
   parser.add_argument("--step-rounds", type=int, default=15)
   parser.add_argument("--no-top-k", action="store_true")
   parser.add_argument("--no-step", action="store_true")
+  parser.add_argument("--passes", type=int, default=0, metavar="STEPS",
+                      help="also count the passes per warm update over a chain of STEPS")
+  parser.add_argument("--no-timing", action="store_true",
+                      help="skip parts 1 and 2 (with --passes: count only)")
   args = parser.parse_args(argv)
   results = {"device": str(jax.devices()[0]), "jax": jax.__version__, "selection": {}}
-  for n in args.sizes:
+  for n in args.sizes if args.passes else []:
+    res = pass_counts(n, args.sparsity, args.passes)
+    results.setdefault("passes", {})[n] = res
+    print(f"N = {n:,}: passes over the weights per warm update over {res['steps']} steps: "
+          f"mean {res['mean']:.2f}, min {res['min']}, max {res['max']}; histogram "
+          f"{res['histogram']}; per kind {res['by_kind_mean']}")
+  for n in [] if args.no_timing else args.sizes:
     res = selection_costs(n, args.sparsity, args.rounds, with_top_k=not args.no_top_k)
     results["selection"][n] = res
     print(f"\nN = {n:,}  (ratio to one elementwise pass, median [q25, q75]; "
@@ -205,7 +278,7 @@ def main(argv=None):
     for name, r in res.items():
       print(f"  {name:26s} {r['ratio']:9.1f}x [{r['ratio_q25']:.1f}, {r['ratio_q75']:.1f}]"
             f"  {r['median_ms']:9.2f} ms  ({r['rounds']} rounds)")
-  if not args.no_step:
+  if not (args.no_step or args.no_timing):
     res = step_overhead(args.step_rounds)
     results["step"] = res
     r = res["swd_sgd_step"]
