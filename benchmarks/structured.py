@@ -23,6 +23,12 @@ shrunk network), zeroed by :func:`optax_swd.prune_channels`, then physically rem
   with their ``lambda`` would barely move the gammas.
 * ``magnitude``: the same without the L1 term: train, cut by ``|gamma|``, fine-tune.
 
+A pruned run's ``test_accuracy`` is the *shrunk* network's on the whole test split;
+``masked_test_accuracy`` and ``shrunk_max_logit_diff`` compare the masked full network
+with it on the first ``--check-images`` test images only (default all). The image-folder
+CIFAR-10 test split is ordered by class, so with a prefix that accuracy covers the first
+classes only and is a consistency check, not a result.
+
 One JSON object per run is appended to ``<out>/results.jsonl`` (runs already there are
 skipped, so an interrupted grid resumes); ``--report`` writes ``results.md`` and
 ``accuracy.png`` from it.
@@ -33,8 +39,10 @@ Example (the digits grid of ``benchmarks/results/structured/``)::
       --out benchmarks/results/structured
   python -m benchmarks.structured --report --out benchmarks/results/structured
 
-CIFAR-10 (the paper's setting; not run here: about 4.5 min per ResNet-20 epoch on this
-CPU), with the data set of ``benchmarks.data.cifar10``::
+CIFAR-10 at a CPU budget (the grid of ``benchmarks/results/structured-cifar10/``,
+``run.sh`` there): ``--data cifar10-10k --epochs 1 --batch-size 64 --no-val
+--check-images 2000``. The paper's setting (not run here: about 4.5 min per ResNet-20
+epoch of the 45,000 images on this CPU)::
 
   python -m benchmarks.structured --data cifar10 --data-dir /work/shared/data \
       --epochs 160 --batch-size 128 --seeds 0,1,2 --out benchmarks/results/structured-cifar10
@@ -304,6 +312,18 @@ def report(out: pathlib.Path) -> None:
       a = [100 * r["test_accuracy"] for r in swd if r["target"] == t]
       if b:
         lines.append(f"- {100 * t:g}%: before {np.mean(b):.2f}, after {np.mean(a):.2f}")
+  for name in ("slimming", "magnitude"):
+    runs = [r for r in records if r["method"] == name]
+    if not runs:
+      continue
+    lines += ["", f"{name}: test accuracy right after the cut (before fine-tuning) and at "
+              "the end, mean over seeds:", ""]
+    for t in targets:
+      b = [100 * r["test_accuracy_before_fine_tune"] for r in runs if r["target"] == t]
+      a = [100 * r["test_accuracy"] for r in runs if r["target"] == t]
+      if b:
+        lines.append(f"- {100 * t:g}%: after the cut {np.mean(b):.2f}, after fine-tuning "
+                     f"{np.mean(a):.2f}")
   (out / "results.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
