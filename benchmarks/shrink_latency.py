@@ -7,20 +7,36 @@ model's outputs. The BN gammas are drawn uniformly in [0.05, 1] (fixed seed): wh
 timed is the narrower architecture, whose shape is what the selection yields on such
 gammas (a trained network's gammas give other, similar, widths).
 
-FLOPs are XLA's own count for the compiled inference function (``cost_analysis()``).
+Two selection rules (``--rules``): ``gamma``, the library's global |gamma| threshold
+(:func:`optax_swd.select_channels`), which keeps the residual stream wide and thins the
+blocks' inner convolutions; and ``uniform`` (:func:`uniform_selection`, latency-aware),
+which removes the same fraction of every channel group, stream included, at the same
+parameter target. With ``--fastest-conv`` every model is timed a second time with, per
+layer, the fastest of the :mod:`benchmarks.convs` implementations (XLA's convolution, an
+im2col GEMM, an output-taps GEMM), chosen by timing each distinct layer shape once at
+that batch size; the full network gets the same treatment, for like-for-like ratios.
+
+FLOPs and bytes accessed are XLA's own counts for the compiled inference function
+(``cost_analysis()``); the bytes ratio, not the FLOP ratio, is what the latency ratio
+tracks on this CPU, because at these widths the network is bound by memory traffic.
 Latency: every model is jitted for CIFAR-shaped inputs (32x32x3) at batch 1 and 256 and
 warmed up; then, round after round, each model is run once in a freshly shuffled order
 (interleaved, so slow phases of the shared machine hit all models alike), and the median
 and interquartile range of each model's times are reported with the ratios to full.
 
 Each target is shrunk exactly (``multiple_of=1``) and with every group's width rounded up
-to a multiple of 8 (``multiple_of=8``: a few zero channels kept), because XLA's CPU
-convolutions are several times slower per FLOP at odd channel counts.
+to a multiple of 8 (``gamma``: ``shrink(multiple_of=8)``, a few zero channels kept, more
+parameters; ``uniform``: widths that are multiples of 8 chosen within the target when
+reachable), because XLA's CPU convolutions are several times slower per FLOP at odd
+channel counts.
 
-Example::
+Examples (the tables of ``benchmarks/RESULTS.md`` section 3)::
 
-  python -m benchmarks.shrink_latency --rounds-1 200 --rounds-256 15 --multiples 1,8 \
-      --out benchmarks/results/structured/shrink_latency.json
+  python -m benchmarks.shrink_latency --rules gamma,uniform --multiples 1,8 \
+      --rounds-1 200 --rounds-256 15 --out benchmarks/results/structured/shrink_latency.json
+  python -m benchmarks.shrink_latency --targets 0.9 --rules gamma,uniform --multiples 1 \
+      --fastest-conv --rounds-1 100 --rounds-256 10 \
+      --out benchmarks/results/structured/shrink_latency_convs.json
 """
 
 from __future__ import annotations
