@@ -67,9 +67,11 @@ def _group_sizes(params, topology) -> list[int]:
 def uniform_selection(params, topology, target: float, multiple: int = 1) -> np.ndarray:
   """A latency-aware rule: every group keeps the same fraction of its channels.
 
-  Each group keeps its ``max(1, ceil(f * size))`` highest-|gamma| channels, rounded up to
-  a multiple of ``multiple`` (at most the group), with the largest fraction ``f`` whose
-  shrunk network keeps at most ``(1 - target)`` of the parameters (bisection on ``f``).
+  ``multiple == 1``: :func:`optax_swd.select_channels` with ``allocation="uniform"``.
+  Otherwise each group keeps its ``max(1, ceil(f * size))`` highest-|gamma| channels,
+  rounded up to a multiple of ``multiple`` (at most the group), with the largest
+  fraction ``f`` whose shrunk network keeps at most ``(1 - target)`` of the parameters
+  (bisection on ``f``).
   Unlike the global |gamma| threshold, it thins the residual stream as much as the
   blocks' inner convolutions, and so the activations (the memory traffic) with them.
   When even the narrowest such network (every group at ``min(multiple, size)``) has
@@ -77,6 +79,9 @@ def uniform_selection(params, topology, target: float, multiple: int = 1) -> np.
   parameter count, reported by the benchmark, then misses the target).
   Returns the bool ``removed`` vector in the topology's channel order.
   """
+  if multiple == 1:
+    return np.asarray(optax_swd.select_channels(params, topology, target,
+                                                allocation="uniform").removed)
   scores = np.asarray(optax_swd.channel_importance(params, topology))
   sizes = _group_sizes(params, topology)
   total = int(optax_swd.shrunk_param_count(params, topology, np.zeros(len(scores), bool)))

@@ -212,3 +212,42 @@ def test_target_may_be_traced_and_state_counts_params():
   assert int(inner.num_params) <= 0.5 * 403
   assert int(inner.num_params) == int(
       optax_swd.shrunk_param_count(params, SMALL, inner.removed))
+
+
+def test_uniform_allocation_removes_the_same_fraction_of_every_group():
+  topology = topologies.resnet20_topology()
+  params = _resnet_params(4)
+  res = channels.resolve(topology, params)
+  groups = np.split(np.arange(res.num_channels), res.group_start[1:])
+  scores = np.asarray(optax_swd.channel_importance(params, topology))
+  total = sum(x.size for x in jax.tree.leaves(params))
+  select = jax.jit(lambda p, t: optax_swd.select_channels(p, topology, t,
+                                                          allocation="uniform"))
+  count = jax.jit(lambda p, r: optax_swd.shrunk_param_count(p, topology, r))
+  for target in (0.5, 0.9):
+    sel = select(params, jnp.float32(target))
+    removed = np.asarray(sel.removed)
+    fractions = [removed[g].mean() for g in groups]
+    # The same fraction everywhere, to one channel of the smallest group (8 channels:
+    # the option-A shortcut splits stage 2's stream into 8 + 16 + 8).
+    assert max(fractions) - min(fractions) <= 1 / min(map(len, groups)) + 1e-6
+    assert int(sel.num_params) == int(count(params, removed))
+    assert int(sel.num_params) <= (1 - target) * total
+    # Each group loses its least important channels.
+    for g in groups:
+      if removed[g].any() and (~removed[g]).any():
+        assert scores[g][removed[g]].max() <= scores[g][~removed[g]].min()
+    assert np.isclose(float(sel.threshold), scores[removed].max())
+    # The stream is thinned too, unlike the global rule at the same target.
+    glob = np.asarray(optax_swd.select_channels(params, topology, target).removed)
+    assert removed[groups[0]].sum() > glob[groups[0]].sum()
+  # structured_swd decays exactly the channels of the uniform selection.
+  tx = optax_swd.structured_swd(0.9, topology=topology, allocation="uniform",
+                                total_steps=10)
+  state = tx.init(params)
+  _, state = jax.jit(tx.update)(jax.tree.map(jnp.zeros_like, params), state, params)
+  np.testing.assert_array_equal(state.removed, np.asarray(select(params, 0.9).removed))
+  with pytest.raises(ValueError, match="allocation must be one of"):
+    optax_swd.select_channels(params, topology, 0.5, allocation="stream")
+  with pytest.raises(ValueError, match="allocation must be one of"):
+    optax_swd.structured_swd(0.5, topology=topology, allocation=None, total_steps=10)

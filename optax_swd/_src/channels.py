@@ -43,6 +43,7 @@ from optax_swd._src import arguments
 
 CRITERIA = ("bn_gamma", "filter_norm")
 TARGET_KINDS = ("parameters", "channels")
+ALLOCATIONS = ("global", "uniform")
 
 _BN, _PRODUCER, _CONSUMER = "bn", "producer", "consumer"
 
@@ -324,9 +325,24 @@ class Selection(NamedTuple):
   num_params: jax.Array  # int32: parameters of the shrunk network
 
 
+def _rank_fraction(res: Resolved, scores: jax.Array) -> jax.Array:
+  """float32 ``[C]``: ``(rank + 1) / group size``, rank by increasing score in its group."""
+  c = res.num_channels
+  group = jnp.asarray(res.group_of_channel)
+  order = jnp.lexsort((scores, group))  # by group, then by increasing score
+  position = jnp.arange(c) - jnp.asarray(res.group_start)[group[order]]
+  rank = jnp.zeros([c], jnp.int32).at[order].set(position)
+  sizes = np.diff(np.asarray(list(res.group_start) + [c]))
+  return (rank + 1).astype(jnp.float32) / jnp.asarray(sizes, jnp.float32)[group]
+
+
 def select(res: Resolved, scores: jax.Array, target, target_kind: str,
-           min_kept: int) -> Selection:
+           min_kept: int, allocation: str = "global") -> Selection:
   """The channels to remove: the ``k`` lowest scores outside the protected ones.
+
+  ``allocation="uniform"`` ranks by each channel's rank fraction within its group
+  instead of its score, so removing the ``k`` lowest removes (to one channel) the same
+  fraction of every group, each group losing its least important channels.
 
   ``target_kind="channels"``: ``k = floor(target * C)`` (capped at the eligible count).
   ``target_kind="parameters"``: the smallest ``k`` whose shrunk network has at most
@@ -337,7 +353,8 @@ def select(res: Resolved, scores: jax.Array, target, target_kind: str,
   c = res.num_channels
   keep = protected(res, scores, min_kept)
   eligible = jnp.sum(~keep, dtype=jnp.int32)
-  sortable = jnp.where(keep, jnp.inf, scores)
+  ranking = _rank_fraction(res, scores) if allocation == "uniform" else scores
+  sortable = jnp.where(keep, jnp.inf, ranking)
   order = jnp.argsort(sortable, stable=True)
   rank = jnp.zeros([c], jnp.int32).at[order].set(jnp.arange(c, dtype=jnp.int32))
   removed_at = lambda k: rank < k
@@ -356,7 +373,10 @@ def select(res: Resolved, scores: jax.Array, target, target_kind: str,
     iters = max(1, math.ceil(math.log2(c + 1)) + 1)
     k, _ = jax.lax.fori_loop(0, iters, body, (jnp.int32(0), eligible))
   removed = removed_at(k)
-  threshold = jnp.where(k > 0, sortable[order[jnp.maximum(k - 1, 0)]], 0.0)
+  if allocation == "uniform":
+    threshold = jnp.where(k > 0, jnp.max(jnp.where(removed, scores, -jnp.inf)), 0.0)
+  else:
+    threshold = jnp.where(k > 0, sortable[order[jnp.maximum(k - 1, 0)]], 0.0)
   return Selection(removed, threshold.astype(jnp.float32), param_count(res, removed))
 
 
@@ -428,7 +448,7 @@ def _check_removed(res: Resolved, removed):
 
 def select_channels(params, topology: Sequence[ChannelGroup], target: float, *,
                     target_kind: str = "parameters", criterion: str = "bn_gamma",
-                    min_kept: int = 1) -> Selection:
+                    min_kept: int = 1, allocation: str = "global") -> Selection:
   r"""The channels a structured criterion removes at ``target`` (jit-compatible).
 
   Channels are ranked by :func:`channel_importance`; each group keeps its ``min_kept``
@@ -441,6 +461,16 @@ def select_channels(params, topology: Sequence[ChannelGroup], target: float, *,
     found by bisection on the global importance threshold. Removing one channel fewer
     would exceed the budget, so the target is met to within one channel's parameters.
 
+  ``allocation`` says how the removals are spread over the groups: ``"global"`` (the
+  paper's) removes the least important channels of the whole network, one threshold
+  for all; ``"uniform"`` removes the same fraction of every group (to one channel), each
+  group its least important ones. The global rule keeps a ResNet's residual stream
+  (one group tied across many BatchNorms, ranked by its largest ``|gamma|``) and thins
+  the blocks' inner convolutions to a few channels, which saves parameters and FLOPs
+  but little memory traffic; the uniform rule thins the stream too, so the activations
+  and, on a memory-bound CPU, the latency shrink with the parameters (measured in
+  ``benchmarks/RESULTS.md``), possibly at some accuracy cost.
+
   Args:
     params: the network's params.
     topology: a sequence of :class:`ChannelGroup`.
@@ -448,6 +478,7 @@ def select_channels(params, topology: Sequence[ChannelGroup], target: float, *,
     target_kind: ``"parameters"`` or ``"channels"``.
     criterion: ``"bn_gamma"`` or ``"filter_norm"``.
     min_kept: channels each group always keeps, an int ``>= 0``.
+    allocation: ``"global"`` or ``"uniform"`` (see above).
 
   Returns:
     A ``Selection(removed, threshold, num_params)``: bool ``[C]``, the largest removed
@@ -456,8 +487,10 @@ def select_channels(params, topology: Sequence[ChannelGroup], target: float, *,
   check_target(target, target_kind)
   arguments.choice("criterion", criterion, CRITERIA)
   arguments.nonnegative_int("min_kept", min_kept)
+  arguments.choice("allocation", allocation, ALLOCATIONS)
   res = resolve(topology, params)
-  return select(res, importance(res, params, criterion), target, target_kind, min_kept)
+  return select(res, importance(res, params, criterion), target, target_kind, min_kept,
+                allocation)
 
 
 def prune_channels(params, topology: Sequence[ChannelGroup], removed):

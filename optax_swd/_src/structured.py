@@ -50,6 +50,7 @@ def structured_swd(
     total_steps: int | None = None,
     penalty: float | optax.Schedule | None = None,
     min_kept: int = 1,
+    allocation: str = "global",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Structured Selective Weight Decay: a growing decay on the channels to remove.
 
@@ -87,6 +88,9 @@ def structured_swd(
     penalty: a fixed ``a`` (float ``>= 0``) or an ``optax.Schedule`` instead of the
       exponential schedule.
     min_kept: channels each group always keeps (never selected), an int ``>= 0``.
+    allocation: ``"global"`` (one importance threshold for the whole network, the
+      paper's) or ``"uniform"`` (the same fraction of every channel group, a
+      latency-aware rule; see :func:`optax_swd.select_channels`).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; its ``update`` requires ``params``.
@@ -125,6 +129,7 @@ def structured_swd(
       arguments.positive_int("total_steps", total_steps)
   schedule = schedule_lib.penalty_schedule(penalty, a_min, a_max, total_steps)
   arguments.nonnegative_int("min_kept", min_kept)
+  arguments.choice("allocation", allocation, channels_lib.ALLOCATIONS)
   if isinstance(topology, channels_lib.ChannelGroup) or not isinstance(
       topology, (list, tuple)):
     raise TypeError("topology must be a list or tuple of optax_swd.ChannelGroup, got "
@@ -153,7 +158,7 @@ def structured_swd(
     arguments.require_params("structured_swd", params, "channels")
     res = channels_lib.resolve(topology, params)
     scores = channels_lib.importance(res, params, criterion)
-    sel = channels_lib.select(res, scores, target, target_kind, min_kept)
+    sel = channels_lib.select(res, scores, target, target_kind, min_kept, allocation)
     masks = channels_lib.leaf_masks(res, params, sel.removed, roles)
     coef = jnp.asarray(schedule(state.count), jnp.float32) * jnp.asarray(
         weight_decay, jnp.float32)
