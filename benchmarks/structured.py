@@ -89,6 +89,7 @@ class Config:
   slimming_l1: float | None = None  # None: scaled to Liu et al.'s total (see docstring)
   val: bool = True  # also evaluate the validation split (not used for any choice here)
   check_images: int | None = None  # test images on which masked full == shrunk is checked
+  allocation: str = "global"  # select_channels' allocation (every method's selection)
 
 
 DATA = ("digits", "mnist", "cifar10", "cifar10-10k")
@@ -136,7 +137,8 @@ class Runner:
     transform = getattr(self.data, "transform", None)
     self._transform = {"transform": transform} if transform is not None else {}
     self._apply = jax.jit(functools.partial(self.model.apply, train=False))
-    self._select = jax.jit(lambda p, t: optax_swd.select_channels(p, self.topology, t))
+    self._select = jax.jit(lambda p, t: optax_swd.select_channels(
+        p, self.topology, t, allocation=cfg.allocation))
 
   def _sgd(self, horizon, *extra):
     schedule = methods.step_schedule(self.cfg.lr, horizon)
@@ -153,7 +155,7 @@ class Runner:
         swd = optax.inject_hyperparams(lambda target: optax_swd.structured_swd(
             target, topology=self.topology, weight_decay=cfg.weight_decay,
             a_min=cfg.a_min, a_max=cfg.a_max, total_steps=self.total,
-            decay_kernels=key == "swd_f"))(target=0.5)
+            decay_kernels=key == "swd_f", allocation=cfg.allocation))(target=0.5)
         tx = self._sgd(self.total, swd)
       elif key == "slimming":
         tx = self._sgd(self.half, l1_on_gamma(slimming_strength(cfg, self.half)))
@@ -368,6 +370,9 @@ def main(argv=None):
   parser.add_argument("--check-images", type=int, default=None,
                       help="compare the masked full and the shrunk network on the first N "
                            "test images only (default: all)")
+  parser.add_argument("--allocation", default="global", choices=("global", "uniform"),
+                      help="how the channel selection spreads the removals over the "
+                           "groups (optax_swd.select_channels)")
   parser.add_argument("--out", default="benchmarks/results/structured")
   parser.add_argument("--report", action="store_true", help="only write the report")
   args = parser.parse_args(argv)
@@ -379,7 +384,7 @@ def main(argv=None):
   cfg = Config(data=args.data, data_dir=args.data_dir, width=args.width,
                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                a_max=args.a_max, slimming_l1=args.slimming_l1, val=not args.no_val,
-               check_images=args.check_images)
+               check_images=args.check_images, allocation=args.allocation)
   if args.check_images is not None and args.check_images < 1:
     parser.error(f"--check-images must be >= 1, got {args.check_images}")
   runner = Runner(cfg)
