@@ -64,7 +64,8 @@ def summarise(records):
     if all("test_accuracy_before_prune" in r for r in rs):
       row["cut_drop"] = _ms(r["test_accuracy_before_prune"] - r["test_accuracy"] for r in rs)
     # Records reused from issue 3 predate these two fields.
-    cut = [r["selected_max_abs"] for r in rs if "selected_max_abs" in r]
+    # (and a diverged run has none: its selection is undefined).
+    cut = [r["selected_max_abs"] for r in rs if r.get("selected_max_abs") is not None]
     row["cut_max_abs"] = max(cut) if cut else None
     finite = [bool(r["params_finite"]) for r in rs if "params_finite" in r]
     row["finite"] = f"{sum(finite)}/{len(finite)}" if finite else None
@@ -104,6 +105,7 @@ ROWS = (  # (label in the records, name in the wide tables)
     ("sgd_baselines_minkept8:gmp[min_kept8]", "GMP, min_kept 8 (SGD)"),
     ("adam_baselines:dense", "dense (Adam)"),
     ("adam_baselines:gmp", "GMP (Adam)"),
+    ("adam_baselines:magnitude_ft", "magnitude + FT (Adam)"),
     ("swd_sgd_gradient:swd", "SWD paper form (SGD, a_max 1e5)"),
     ("swd_sgd_proximal:swd[proximal]", "SWD proximal (SGD, a_max 1e6)"),
     ("swd_best:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e6)"),
@@ -180,7 +182,7 @@ def tuning_table() -> str:
       groups[(path.parent.name, r["sparsity_target"])].append(r)
   names = sorted({n for n, _ in groups})
   sps = sorted({s for _, s in groups})
-  out = ["| tuning run (Cora, seeds 0-1) | " + " | ".join(f"val @{s:g}" for s in sps) +
+  out = ["| tuning run (seeds 0-1; cora_*: Cora, mnist_*: LeNet-300-100, 3 epochs) | " + " | ".join(f"val @{s:g}" for s in sps) +
          " | mean | largest cut abs(w) | val lost at the cut (max) |",
          "|---|" + "---:|" * (len(sps) + 3)]
   for name in names:
@@ -193,7 +195,7 @@ def tuning_table() -> str:
       v = statistics.fmean(r["val_accuracy"] for r in rs)
       means.append(v)
       cells.append(f"{v:.3f} ({len(rs)})")
-      cut += [r["selected_max_abs"] for r in rs]
+      cut += [r["selected_max_abs"] for r in rs if r.get("selected_max_abs") is not None]
       lost += [r["val_accuracy_before_prune"] - r["val_accuracy"] for r in rs]
     out.append(f"| {name} | " + " | ".join(cells) +
                f" | {statistics.fmean(means):.3f} | {max(cut):.1e} | {max(lost):.3f} |")
