@@ -147,6 +147,29 @@ def build(targets, width: int, seed: int, multiples=(1,), rules=("gamma",)):
   return out
 
 
+def trained_entries(path: str, method_names, width: int, seed: int):
+  """``[(label, model, variables, None)]``: the full network, then the shrunk networks of
+  the records in a ``benchmarks.structured`` results file (their ``widths``: the
+  architectures training actually produced), with random weights (latency depends on
+  the shapes only). The stage-2/3 shortcut padding is split evenly (the record keeps the
+  stage widths, not the split; it does not change the cost)."""
+  records = [json.loads(line) for line in pathlib.Path(path).read_text().splitlines()]
+  x = jnp.zeros((1, 32, 32, 3))
+  full = models.ResNet20(num_classes=10, width=width)
+  out = [("full", full, full.init(jax.random.PRNGKey(seed), x, train=False), None)]
+  for r in sorted(records, key=lambda r: (r["method"], r["target"])):
+    if r["method"] not in method_names or not r.get("widths"):
+      continue
+    stages, inner = tuple(r["widths"][:3]), tuple(r["widths"][3:])
+    pads = [(0, 0)] + [((b - a) // 2, (b - a) - (b - a) // 2)
+                       for a, b in zip(stages[:-1], stages[1:])]
+    model = models.ResNet20(num_classes=10, width=width, widths=models.ResNetWidths(
+        stages=stages, pads=tuple(pads), inner=inner))
+    label = f"trained {r['method']} {100 * r['target']:g}% (seed {r['seed']})"
+    out.append((label, model, model.init(jax.random.PRNGKey(seed), x, train=False), None))
+  return out
+
+
 def conv_shapes(variables, blocks_per_stage: int = 3, size: int = 32) -> list[tuple]:
   """``(h, w, c_in, c_out, stride)`` of every 3x3 convolution of a (shrunk) ResNet-20, in
   the order of ``models.ResNet20(convs=...)``."""
@@ -238,6 +261,11 @@ def main(argv=None):
                            "implementations of benchmarks.convs (chosen per batch size)")
   parser.add_argument("--choice-repeats", type=int, default=5,
                       help="timings per implementation and layer shape for the choice")
+  parser.add_argument("--trained", default=None,
+                      help="instead of selecting channels here, time the shrunk "
+                           "architectures recorded in this benchmarks.structured "
+                           "results.jsonl")
+  parser.add_argument("--trained-methods", default="swd,swd_f,slimming,magnitude")
   parser.add_argument("--out", default="benchmarks/results/structured/shrink_latency.json")
   parser.add_argument("--conv-probe", action="store_true",
                       help="only time single convolutions at several channel counts "
@@ -249,9 +277,13 @@ def main(argv=None):
   for name in ("rounds_1", "rounds_256", "choice_repeats"):
     if getattr(args, name) < 1:
       parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-  targets = [float(t) for t in args.targets.split(",")]
-  entries = build(targets, args.width, args.seed,
-                  [int(m) for m in args.multiples.split(",")], args.rules.split(","))
+  if args.trained:
+    entries = trained_entries(args.trained, args.trained_methods.split(","), args.width,
+                              args.seed)
+  else:
+    targets = [float(t) for t in args.targets.split(",")]
+    entries = build(targets, args.width, args.seed,
+                    [int(m) for m in args.multiples.split(",")], args.rules.split(","))
   params = [sum(x.size for x in jax.tree.leaves(v["params"])) for _, _, v, _ in entries]
   result = {"command": "python -m benchmarks.shrink_latency " + " ".join(
       argv if argv is not None else os.sys.argv[1:]),
@@ -297,8 +329,10 @@ def main(argv=None):
   result["table"] = lines
   print("\n".join(lines))
   for entry in result["models"][1:]:
-    print(f"{entry['label']}: max |shrunk - masked| = {entry['max_abs_diff_vs_masked']:.2e}"
-          f"; widths {entry['widths']}")
+    diff = entry["max_abs_diff_vs_masked"]
+    print(f"{entry['label']}: "
+          + ("" if diff is None else f"max |shrunk - masked| = {diff:.2e}; ")
+          + f"widths {entry['widths']}")
   for batch, record in result["batches"].items():
     if record.get("convs"):
       print(f"batch {batch}: fastest-conv outputs vs XLA conv, max |diff| "
