@@ -51,6 +51,7 @@ _CHUNK = 1 << 24
 _MAX_FINITE_BITS = 0x7F7FFFFF  # bit pattern of the largest finite float32
 _MAX_PROBES = 96
 _NEWTON_COUNTS = 64
+_NEWTON_PROBES = 12
 
 METHODS = ("top_k", "search", "bisect")
 
@@ -240,25 +241,33 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       x = x_last + (k - c_last).astype(jnp.float32) * (x_last - x_prev) / jnp.where(
           denom == 0, 1.0, denom)
       # Newton steps with the known slope: from the guess (the second probe), and later
-      # whenever the last probe is within _NEWTON_COUNTS of k. There a secant through
-      # two probes a few counts apart mostly measures the Poisson noise of where the
-      # weights happen to lie; the slope measured over the first two probes (or kept
-      # from earlier updates) is the density's, so it predicts better.
-      # (Only inside a bracket probed at both ends: see the one-sided case below.)
+      # from the bracket end nearer to k once it is within _NEWTON_COUNTS of k. There a
+      # secant through two probes a few counts apart mostly measures the Poisson noise of
+      # where the weights happen to lie, while the slope measured over the first two
+      # probes (and averaged over updates) is the density's, so it predicts better. A
+      # Newton step moves at least one key towards k. Near k the safeguards below (bisect,
+      # or step on geometrically) stand aside for Newton until _NEWTON_PROBES probes:
+      # after that they take over again, so every search still ends.
       one_sided = (lo == lo_start) | (hi == hi_start)
-      near = (jnp.abs(k - c_last) <= _NEWTON_COUNTS) & ~one_sided
-      newton = ((it == 1) | ((it >= 2) & near)) & (slope > 0)
-      x = jnp.where(newton, x_last + (k - c_last).astype(jnp.float32)
+      from_lo = (k - c_lo) <= (c_hi - k)
+      base = jnp.where(it == 1, p_last, jnp.where(from_lo, lo, hi))
+      c_base = jnp.where(it == 1, c_last, jnp.where(from_lo, c_lo, c_hi))
+      near = (it >= 2) & (it < _NEWTON_PROBES) & (jnp.abs(k - c_base) <= _NEWTON_COUNTS)
+      newton = ((it == 1) | near) & (slope > 0)
+      x = jnp.where(newton, to_real(base) + (k - c_base).astype(jnp.float32)
                     / jnp.where(slope > 0, slope, 1.0), x)
       denom = jnp.where(newton, 1.0, denom)
       cand = from_real(x)
+      towards = jnp.where(c_base < k, 1, -1)
+      cand = jnp.where(newton & (cand == base), base + towards, cand)
+      near = newton & near
       # While one end of the bracket is still the initial one, its width says nothing
       # (bisecting towards the largest float would waste ~20 probes): there, slow
       # progress is met by stepping on geometrically, which crosses k or reaches the
       # end within ~31 probes. Between two probed ends, the width must halve at least
       # every other probe, else bisect: so every search ends.
-      slow = (width * 2 > width_older) & ~one_sided
-      stalled = (width * 2 > width_older) & one_sided & (it >= 2)
+      slow = (width * 2 > width_older) & ~one_sided & ~near
+      stalled = (width * 2 > width_older) & one_sided & (it >= 2) & ~near
       bad = (denom == 0) | ~jnp.isfinite(x) | (cand <= lo) | (cand >= hi) | slow
       # A flat secant (two probes with one count) says nothing about the scale: step on,
       # twice as far (in keys) from the last probe, towards k, while that stays in the
