@@ -111,6 +111,11 @@ ROWS = (  # (label in the records, name in the wide tables)
     ("swd_best:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e6)"),
     ("swd_best_amax1e7:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e7)"),
     ("swd_best_amax1e8:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e8)"),
+    ("swd_best_freeze:swd[proximal,ramp0.5,freeze0.25,min_kept8]",
+     "SWD proximal + min_kept 8 + ramp 0.5 + freeze 0.25 (SGD, a_max 1e8)"),
+    ("sgd_baselines_6ep:gmp", "GMP (SGD), 6 epochs"),
+    ("swd_best_freeze_6ep:swd[proximal,ramp0.5,freeze0.25,min_kept8]",
+     "SWD proximal + min_kept 8 + ramp 0.5 + freeze 0.25 (SGD, a_max 1e8), 6 epochs"),
     ("swd_adam_gradient:swd", "SWD paper form (Adam, a_max 1e3)"),
     ("swd_adam_proximal:swd[proximal]", "SWD proximal (Adam, a_max 1e7)"),
 )
