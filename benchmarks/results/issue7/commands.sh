@@ -81,6 +81,7 @@ $R/grid8.sh   # the ramp/freeze tuning at 99.9%, one process per run; GMP with m
 $R/grid9.sh   # the winner on the test grid; Adam ramp/freeze; LeNet-5; 6 epochs; a_max 1e10
 $R/grid10.sh  # the winner at 90% and 99.5%
 $R/grid11.sh  # longer budgets: 6 epochs to 5 seeds, 12 epochs (3 seeds)
+$R/grid12.sh  # 12 epochs to 5 seeds
 #    Two runs were redone alone, in a fresh process, and their records replaced by hand:
 #    - tuning ramp 0.75 + freeze 0.25 (a_max 1e8), 99.9% seed 0 (NaN in grid7's sweep
 #      process, which then stopped; the fresh run's record was appended):

@@ -116,6 +116,9 @@ ROWS = (  # (label in the records, name in the wide tables)
     ("sgd_baselines_6ep:gmp", "GMP (SGD), 6 epochs"),
     ("swd_best_freeze_6ep:swd[proximal,ramp0.5,freeze0.25,min_kept8]",
      "SWD proximal + min_kept 8 + ramp 0.5 + freeze 0.25 (SGD, a_max 1e8), 6 epochs"),
+    ("sgd_baselines_12ep:gmp", "GMP (SGD), 12 epochs"),
+    ("swd_best_freeze_12ep:swd[proximal,ramp0.5,freeze0.25,min_kept8]",
+     "SWD proximal + min_kept 8 + ramp 0.5 + freeze 0.25 (SGD, a_max 1e8), 12 epochs"),
     ("swd_adam_gradient:swd", "SWD paper form (Adam, a_max 1e3)"),
     ("swd_adam_proximal:swd[proximal]", "SWD proximal (Adam, a_max 1e7)"),
 )
