@@ -240,19 +240,26 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       denom = (c_last - c_prev).astype(jnp.float32)
       x = x_last + (k - c_last).astype(jnp.float32) * (x_last - x_prev) / jnp.where(
           denom == 0, 1.0, denom)
-      # Newton steps with the known slope: from the guess (the second probe), and later
-      # from the bracket end nearer to k once it is within _NEWTON_COUNTS of k. There a
-      # secant through two probes a few counts apart mostly measures the Poisson noise of
-      # where the weights happen to lie, while the slope measured over the first two
-      # probes (and averaged over updates) is the density's, so it predicts better. A
-      # Newton step moves at least one key towards k. Near k the safeguards below (bisect,
-      # or step on geometrically) stand aside for Newton until _NEWTON_PROBES probes:
-      # after that they take over again, so every search still ends.
+      # Inside a bracket probed at both ends, interpolate: given the counts at the ends,
+      # the c_hi - c_lo scores between them are spread like uniform draws, so a key
+      # between the k-th and (k+1)-th is expected (k - c_lo + 1/2) / (c_hi - c_lo + 1) of
+      # the way up. Outside one (the first probes, and while one end is still the initial
+      # one), take Newton steps with the known slope (measured over the first two
+      # probes, averaged over updates) once within _NEWTON_COUNTS of k: a secant through
+      # two probes a few counts apart mostly measures the Poisson noise of where the
+      # weights happen to lie. A Newton step moves at least one key towards k; near k the
+      # one-sided safeguard below (step on geometrically) stands aside for it until
+      # _NEWTON_PROBES probes, after which it takes over again, so every search ends.
       one_sided = (lo == lo_start) | (hi == hi_start)
-      from_lo = (k - c_lo) <= (c_hi - k)
-      base = jnp.where(it == 1, p_last, jnp.where(from_lo, lo, hi))
-      c_base = jnp.where(it == 1, c_last, jnp.where(from_lo, c_lo, c_hi))
-      near = (it >= 2) & (it < _NEWTON_PROBES) & (jnp.abs(k - c_base) <= _NEWTON_COUNTS)
+      x_lo, x_hi = to_real(lo), to_real(hi)
+      frac = ((k - c_lo).astype(jnp.float32) + 0.5) / (c_hi - c_lo + 1).astype(jnp.float32)
+      interpolate = (it >= 2) & ~one_sided
+      x = jnp.where(interpolate, x_lo + frac * (x_hi - x_lo), x)
+      denom = jnp.where(interpolate, 1.0, denom)
+      base = jnp.where(it == 1, p_last, jnp.where(lo == lo_start, hi, lo))
+      c_base = jnp.where(it == 1, c_last, jnp.where(lo == lo_start, c_hi, c_lo))
+      near = ((it >= 2) & one_sided & (it < _NEWTON_PROBES)
+              & (jnp.abs(k - c_base) <= _NEWTON_COUNTS))
       newton = ((it == 1) | near) & (slope > 0)
       x = jnp.where(newton, to_real(base) + (k - c_base).astype(jnp.float32)
                     / jnp.where(slope > 0, slope, 1.0), x)
@@ -266,7 +273,7 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       # progress is met by stepping on geometrically, which crosses k or reaches the
       # end within ~31 probes. Between two probed ends, the width must halve at least
       # every other probe, else bisect: so every search ends.
-      slow = (width * 2 > width_older) & ~one_sided & ~near
+      slow = (width * 2 > width_older) & ~one_sided
       stalled = (width * 2 > width_older) & one_sided & (it >= 2) & ~near
       bad = (denom == 0) | ~jnp.isfinite(x) | (cand <= lo) | (cand >= hi) | slow
       # A flat secant (two probes with one count) says nothing about the scale: step on,
