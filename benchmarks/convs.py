@@ -23,6 +23,7 @@ takes the per-layer names as ``convs=``.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Callable, Sequence
 
@@ -71,43 +72,50 @@ def _views(x, kh, kw, strides, padding, out_h, out_w):
           for i in range(kh) for j in range(kw)]
 
 
-def im2col_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                dimension_numbers=None, feature_group_count=1, precision=None,
-                preferred_element_type=None):
+def _as_conv(gemm: Callable) -> Callable:
+  """A ``lax.conv_general_dilated``-compatible function from a GEMM formulation.
+
+  Plain NHWC calls (see :func:`_plain_nhwc`) go to ``gemm(lhs, rhs, strides, pad,
+  out_hw, precision, preferred_element_type)`` with the padding made explicit and the
+  output size worked out; anything else falls back to ``lax.conv_general_dilated``.
+  """
+
+  @functools.wraps(gemm)
+  def conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+           dimension_numbers=None, feature_group_count=1, precision=None,
+           preferred_element_type=None):
+    if not _plain_nhwc(dimension_numbers, lhs_dilation, rhs_dilation, feature_group_count):
+      return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
+                                      rhs_dilation, dimension_numbers, feature_group_count,
+                                      precision=precision,
+                                      preferred_element_type=preferred_element_type)
+    kernel_hw = rhs.shape[:2]
+    pad = _explicit_padding(padding, lhs.shape[1:3], kernel_hw, window_strides)
+    out_hw = tuple(_out_size(lhs.shape[1 + a], pad[a], kernel_hw[a], window_strides[a])
+                   for a in (0, 1))
+    return gemm(lhs, rhs, window_strides, pad, out_hw, precision, preferred_element_type)
+
+  return conv
+
+
+@_as_conv
+def im2col_conv(lhs, rhs, strides, pad, out_hw, precision, preferred_element_type):
   """``lax.conv_general_dilated`` as one GEMM over the concatenated patch views."""
-  if not _plain_nhwc(dimension_numbers, lhs_dilation, rhs_dilation, feature_group_count):
-    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
-                                    rhs_dilation, dimension_numbers, feature_group_count,
-                                    precision=precision,
-                                    preferred_element_type=preferred_element_type)
   kh, kw, cin, cout = rhs.shape
-  pad = _explicit_padding(padding, lhs.shape[1:3], (kh, kw), window_strides)
-  out_h = _out_size(lhs.shape[1], pad[0], kh, window_strides[0])
-  out_w = _out_size(lhs.shape[2], pad[1], kw, window_strides[1])
-  cols = jnp.concatenate(_views(lhs, kh, kw, window_strides, pad, out_h, out_w), axis=-1)
+  cols = jnp.concatenate(_views(lhs, kh, kw, strides, pad, *out_hw), axis=-1)
   return lax.dot_general(cols, rhs.reshape(kh * kw * cin, cout), (((3,), (0,)), ((), ())),
                          precision=precision, preferred_element_type=preferred_element_type)
 
 
-def taps_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-              dimension_numbers=None, feature_group_count=1, precision=None,
-              preferred_element_type=None):
+@_as_conv
+def taps_conv(lhs, rhs, strides, pad, out_hw, precision, preferred_element_type):
   """``lax.conv_general_dilated`` as one GEMM into every tap's outputs, then shifted sums."""
-  if not _plain_nhwc(dimension_numbers, lhs_dilation, rhs_dilation, feature_group_count):
-    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
-                                    rhs_dilation, dimension_numbers, feature_group_count,
-                                    precision=precision,
-                                    preferred_element_type=preferred_element_type)
   kh, kw, cin, cout = rhs.shape
-  pad = _explicit_padding(padding, lhs.shape[1:3], (kh, kw), window_strides)
-  n, h, w, _ = lhs.shape
-  out_h = _out_size(h, pad[0], kh, window_strides[0])
-  out_w = _out_size(w, pad[1], kw, window_strides[1])
   kernel = jnp.transpose(rhs, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)
   z = lax.dot_general(lhs, kernel, (((3,), (0,)), ((), ())), precision=precision,
                       preferred_element_type=preferred_element_type)
   # Every tap's contribution is a shifted view of z: pad z like the input would be.
-  views = _views(z, kh, kw, window_strides, pad, out_h, out_w)
+  views = _views(z, kh, kw, strides, pad, *out_hw)
   out = None
   for t, view in enumerate(views):
     part = view[..., t * cout:(t + 1) * cout]
