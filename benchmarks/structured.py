@@ -303,29 +303,26 @@ def report(out: pathlib.Path) -> None:
     pr = [r["params_removed"] for r in rs]
     lines.append(f"| {m} | {100 * t:g}% | {100 * min(pr):.2f}..{100 * max(pr):.2f}% | "
                  f"{max(r['shrunk_max_logit_diff'] for r in rs):.1e} |")
-  for name in ("swd", "swd_f"):
-    swd = [r for r in records if r["method"] == name]
-    if not swd:
-      continue
-    lines += ["", f"{name} test accuracy before the cut, mean over seeds (the cut's cost "
-              "is the difference):", ""]
-    for t in targets:
-      b = [100 * r["test_accuracy_before_cut"] for r in swd if r["target"] == t]
-      a = [100 * r["test_accuracy"] for r in swd if r["target"] == t]
-      if b:
-        lines.append(f"- {100 * t:g}%: before {np.mean(b):.2f}, after {np.mean(a):.2f}")
-  for name in ("slimming", "magnitude"):
-    runs = [r for r in records if r["method"] == name]
-    if not runs:
-      continue
-    lines += ["", f"{name}: test accuracy right after the cut (before fine-tuning) and at "
-              "the end, mean over seeds:", ""]
-    for t in targets:
-      b = [100 * r["test_accuracy_before_fine_tune"] for r in runs if r["target"] == t]
-      a = [100 * r["test_accuracy"] for r in runs if r["target"] == t]
-      if b:
-        lines.append(f"- {100 * t:g}%: after the cut {np.mean(b):.2f}, after fine-tuning "
-                     f"{np.mean(a):.2f}")
+  # Accuracy at the cut and at the end, per method: SWD's cost of the cut itself, and the
+  # one-shot baselines' recovery through fine-tuning.
+  stages = (
+      (("swd", "swd_f"), "test_accuracy_before_cut",
+       "test accuracy before the cut, mean over seeds (the cut's cost is the difference)",
+       "before", "after"),
+      (("slimming", "magnitude"), "test_accuracy_before_fine_tune",
+       "test accuracy right after the cut (before fine-tuning) and at the end, mean over "
+       "seeds", "after the cut", "after fine-tuning"))
+  for names, field, title, first, last in stages:
+    for name in names:
+      runs = [r for r in records if r["method"] == name]
+      if not runs:
+        continue
+      lines += ["", f"{name}{'' if name.startswith('swd') else ':'} {title}:", ""]
+      for t in targets:
+        b = [100 * r[field] for r in runs if r["target"] == t]
+        a = [100 * r["test_accuracy"] for r in runs if r["target"] == t]
+        if b:
+          lines.append(f"- {100 * t:g}%: {first} {np.mean(b):.2f}, {last} {np.mean(a):.2f}")
   (out / "results.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
