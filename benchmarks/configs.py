@@ -56,6 +56,7 @@ STRUCTURE_METHODS = ("swd", "magnitude_ft", "lr_rewinding")
 # Fields added after the first sweeps, with the values those sweeps implicitly used: a
 # record's key omits them at these values, so the old results stay resumable.
 LATER_FIELD_DEFAULTS = {"swd_form": "gradient", "swd_ramp": 1.0, "swd_freeze": 0.0,
+                        "swd_gradual": False,
                         "scope": "global", "score": "magnitude", "min_kept": 0,
                         "structure": None}
 
@@ -165,6 +166,8 @@ class RunConfig:
   ``swd_ramp`` is the fraction of the steps over which ``a`` grows from ``a_min`` to
   ``a_max`` (it stays at ``a_max`` afterwards); ``swd_freeze > 0`` hard-prunes SWD's
   selection that fraction of the steps before the end and trains on with the mask fixed.
+  ``swd_gradual`` makes SWD's target grow like GMP's (the cubic ramp from ``gmp_begin``
+  to ``gmp_end``, :func:`optax_swd.gradual_sparsity`) instead of being fixed.
   ``structure="n:m"`` (e.g. ``"2:4"``)
   makes the selection N:M semi-structured (:func:`optax_swd.swd`) for ``swd``,
   ``magnitude_ft`` and ``lr_rewinding``; the sparsity must then be ``(m - n) / m``.
@@ -194,6 +197,7 @@ class RunConfig:
   swd_form: str = "gradient"
   swd_ramp: float = 1.0
   swd_freeze: float = 0.0
+  swd_gradual: bool = False
   scope: str = "global"
   score: str = "magnitude"
   min_kept: int = 0

@@ -29,8 +29,10 @@ With ``swd_form="proximal"`` the SWD transformation is placed *after* the base o
 and given the same learning-rate schedule (the chain is ``add_decayed_weights -> SGD or
 Adam -> swd(form="proximal")``): the selected weights take the implicit step
 ``w <- (w + u) / (1 + lr * a * mu)``, which cannot diverge. ``swd_ramp < 1`` makes ``a``
-reach ``a_max`` after that fraction of the steps and stay there. ``swd_freeze = f > 0``
-hard-prunes SWD's selection at step ``(1 - f) T`` (a mask update) and trains the last
+reach ``a_max`` after that fraction of the steps and stay there. ``swd_gradual`` makes
+SWD's target follow GMP's cubic ramp (:func:`optax_swd.gradual_sparsity` over GMP's
+window) instead of being fixed from the first step: a growing set is penalised, as GMP
+zeroes a growing set. ``swd_freeze = f > 0`` hard-prunes SWD's selection at step ``(1 - f) T`` (a mask update) and trains the last
 ``f T`` steps with the same optimizer and the mask fixed (SWD's selection is then the
 zeroed weights, whose penalty is 0): the network adapts to the cut before the end.
 
@@ -191,10 +193,22 @@ def swd_optimizer(config: configs.RunConfig, schedule: optax.Schedule,
   ramp_steps = max(1, round(config.swd_ramp * total))
   kwargs = dict(weight_decay=config.swd_weight_decay, a_min=config.a_min,
                 a_max=config.a_max, total_steps=ramp_steps, **selection(config).kwargs())
+  target = config.sparsity
+  if config.swd_gradual:
+    begin, end = gmp_window(config, total)
+    target = optax_swd.gradual_sparsity(config.sparsity, begin, max(end, begin + 1))
   if config.swd_form == "proximal":
-    swd = optax_swd.swd(config.sparsity, form="proximal", learning_rate=schedule, **kwargs)
+    swd = optax_swd.swd(target, form="proximal", learning_rate=schedule, **kwargs)
     return optimizer(config, schedule, after=(swd,))
-  return optimizer(config, schedule, optax_swd.swd(config.sparsity, **kwargs))
+  return optimizer(config, schedule, optax_swd.swd(target, **kwargs))
+
+
+def gmp_window(config: configs.RunConfig, total: int) -> tuple[int, int]:
+  """GMP's first and last pruning steps, ``gmp_begin * T`` and ``gmp_end * T`` (< T)."""
+  begin = round(config.gmp_begin * total)
+  end = max(round(config.gmp_end * total), begin + 1)
+  end = min(end, total - 1) if total > 1 else 0
+  return min(begin, end), end
 
 
 def gmp_updates(sparsity: float, begin: int, end: int, n: int) -> tuple[MaskUpdate, ...]:
@@ -243,10 +257,7 @@ def plan(config: configs.RunConfig, steps_per_epoch: int) -> Plan:
         freeze = (MaskUpdate(step, s, final=True),)
       return Plan("swd", total, phases, mask_updates=freeze, final_prune=s,
                   selection=selection(config))
-    begin = round(config.gmp_begin * total)
-    end = max(round(config.gmp_end * total), begin + 1)
-    end = min(end, total - 1) if total > 1 else 0
-    begin = min(begin, end)
+    begin, end = gmp_window(config, total)
     updates = gmp_updates(s, begin, end, config.gmp_updates)
     return Plan("gmp", total, phases, mask_updates=updates, selection=selection(config))
   if config.method in ("magnitude_ft", "lr_rewinding"):

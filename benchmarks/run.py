@@ -102,6 +102,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
   g.add_argument("--swd-freeze", type=float,
                  help="SWD: hard-prune this fraction of the steps before the end and "
                       "train on with the mask fixed, in [0, 1) (default 0: prune at the end)")
+  g.add_argument("--swd-gradual", action="store_true", default=None,
+                 help="SWD: the target sparsity grows like GMP's (cubic, from --gmp-begin "
+                      "to --gmp-end) instead of being fixed from the first step")
   g.add_argument("--swd-scope", "--scope", dest="scope", choices=configs.SCOPES,
                  help="selection of every method's pruned set: one global ranking "
                       "(default), the same fraction per layer, or ERK budgets")
@@ -118,7 +121,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 _CONFIG_FLAGS = ("model", "epochs", "batch_size", "eval_batch_size", "optimizer", "lr",
                  "schedule", "momentum", "nesterov", "weight_decay", "a_min", "a_max",
                  "swd_weight_decay", "prune_fraction", "gmp_begin", "gmp_end",
-                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "scope", "score", "min_kept",
+                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "swd_gradual", "scope", "score", "min_kept",
                  "structure")
 
 

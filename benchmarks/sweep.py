@@ -133,6 +133,8 @@ def variant(record: dict) -> str:
       options.append(f"ramp{record['swd_ramp']:g}")
     if record.get("swd_freeze", 0.0):
       options.append(f"freeze{record['swd_freeze']:g}")
+    if record.get("swd_gradual", False):
+      options.append("gradual")
   if record["method"] != "dense":
     for name in ("scope", "score"):
       if record.get(name, configs.LATER_FIELD_DEFAULTS[name]) != (

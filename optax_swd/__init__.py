@@ -10,6 +10,7 @@ from optax_swd._src.pruning import prune
 from optax_swd._src.pruning import sparsity_report
 from optax_swd._src.pruning import SparsityReport
 from optax_swd._src.schedule import exponential_penalty
+from optax_swd._src.schedule import gradual_sparsity
 from optax_swd._src.shrink import shrink
 from optax_swd._src.shrink import Shrunk
 from optax_swd._src.structured import structured_swd
@@ -23,6 +24,7 @@ __all__ = (
     "channel_importance",
     "ChannelGroup",
     "exponential_penalty",
+    "gradual_sparsity",
     "magnitude_mask",
     "prune",
     "prune_channels",

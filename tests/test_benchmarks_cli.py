@@ -60,17 +60,20 @@ def test_swd_variant_flags_reach_the_config():
   from benchmarks import run as run_lib  # pylint: disable=import-outside-toplevel
   args = run_lib.build_parser().parse_args(
       ["cora", "--method", "swd", "--swd-form", "proximal", "--swd-scope", "layer",
-       "--swd-score", "layer_normalized", "--swd-min-kept", "4", "--swd-ramp", "0.5"])
+       "--swd-score", "layer_normalized", "--swd-min-kept", "4", "--swd-ramp", "0.5",
+       "--swd-gradual"])
   config = run_lib.config_from_args(args)
   assert (config.swd_form, config.scope, config.score, config.min_kept,
-          config.swd_ramp) == ("proximal", "layer", "layer_normalized", 4, 0.5)
+          config.swd_ramp, config.swd_gradual) == (
+              "proximal", "layer", "layer_normalized", 4, 0.5, True)
   # The short aliases set the same fields; the defaults are the paper's.
   args = run_lib.build_parser().parse_args(["cora", "--scope", "erk", "--min-kept", "2"])
   config = run_lib.config_from_args(args)
   assert (config.scope, config.min_kept) == ("erk", 2)
   config = run_lib.config_from_args(run_lib.build_parser().parse_args(["cora"]))
   assert (config.swd_form, config.scope, config.score, config.min_kept,
-          config.swd_ramp) == ("gradient", "global", "magnitude", 0, 1.0)
+          config.swd_ramp, config.swd_gradual) == (
+              "gradient", "global", "magnitude", 0, 1.0, False)
 
 
 def test_sweep_keys_and_variants_of_the_new_fields():
@@ -85,11 +88,14 @@ def test_sweep_keys_and_variants_of_the_new_fields():
   assert sweep.config_key(plain) == old_key
   keys = {sweep.config_key(configs.run_config("cora", "swd", 0.99, 0, **{k: v}))
           for k, v in [("swd_form", "proximal"), ("swd_ramp", 0.5), ("scope", "layer"),
-                       ("score", "layer_normalized"), ("min_kept", 3)]}
-  assert len(keys) == 5 and old_key not in keys
+                       ("score", "layer_normalized"), ("min_kept", 3),
+                       ("swd_gradual", True)]}
+  assert len(keys) == 6 and old_key not in keys
   record = {"method": "swd", **dataclasses.asdict(configs.run_config(
       "cora", "swd", 0.99, 0, swd_form="proximal", score="layer_normalized", min_kept=3))}
   assert sweep.variant(record) == "swd[proximal,layer_normalized,min_kept3]"
+  assert sweep.variant({**record, "swd_gradual": True}) == (
+      "swd[proximal,gradual,layer_normalized,min_kept3]")
   assert sweep.variant({"method": "gmp", "scope": "global", "score": "magnitude",
                         "min_kept": 0}) == "gmp"
   assert sweep.variant({"method": "gmp"}) == "gmp"  # records from before the fields

@@ -1,4 +1,4 @@
-"""The penalty schedule a(t) of Selective Weight Decay, and how a penalty argument is read."""
+"""Schedules of Selective Weight Decay: the penalty a(t) and a gradual sparsity target."""
 
 from __future__ import annotations
 
@@ -53,6 +53,52 @@ def exponential_penalty(a_min: float, a_max: float, total_steps: int) -> optax.S
   def schedule(count):
     frac = jnp.minimum(jnp.asarray(count, jnp.float32), steps) / steps
     return jnp.exp(log_a_min + frac * log_ratio)
+
+  return schedule
+
+
+def gradual_sparsity(sparsity: float, begin_step: int, end_step: int,
+                     power: float = 3.0) -> optax.Schedule:
+  r"""A sparsity target that grows from 0 to ``sparsity`` (Zhu & Gupta's ramp).
+
+  .. math::
+
+    s(t) = s \left(1 - \left(1 - \frac{\min(\max(t - t_0, 0), t_1 - t_0)}
+    {t_1 - t_0}\right)^p\right)
+
+  so ``s(t) = 0`` until ``t_0 = begin_step``, ``s(t_1) = s`` at ``t_1 = end_step`` and
+  after; with ``p = 3`` most of the pruning happens early, while the network can still
+  recover. Pass it as the ``sparsity`` of :func:`optax_swd.swd` to penalise a growing
+  set, as gradual magnitude pruning (GMP) prunes a growing set.
+
+  Args:
+    sparsity: the final target, in ``[0, 1)``.
+    begin_step: ``t_0``, the last update with target 0, ``>= 0``.
+    end_step: ``t_1``, the first update at the final target, ``> begin_step``.
+    power: ``p``, ``> 0`` (Zhu & Gupta: 3).
+
+  Returns:
+    An ``optax.Schedule`` of the 0-based update count returning a float32 target.
+
+  Example:
+    >>> import optax_swd
+    >>> s = optax_swd.gradual_sparsity(0.9, begin_step=10, end_step=110)
+    >>> [round(float(s(t)), 4) for t in (0, 10, 60, 110, 500)]
+    [0.0, 0.0, 0.7875, 0.9, 0.9]
+
+  References:
+    Zhu and Gupta, "To prune, or not to prune: exploring the efficacy of pruning for
+    model compression", ICLR workshop 2018 (arXiv 1710.01878).
+  """
+  arguments.sparsity(sparsity)
+  arguments.nonnegative_int("begin_step", begin_step)
+  arguments.integer("end_step", end_step, int(begin_step) + 1)
+  arguments.real("power", power, low=0.0, low_open=True, accepted=" > 0")
+  span = jnp.float32(end_step - begin_step)
+
+  def schedule(count):
+    done = jnp.clip(jnp.asarray(count, jnp.float32) - begin_step, 0.0, span) / span
+    return jnp.float32(sparsity) * (1.0 - (1.0 - done) ** power)
 
   return schedule
 

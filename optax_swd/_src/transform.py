@@ -79,7 +79,7 @@ def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous
 
 
 def swd(
-    sparsity: float,
+    sparsity: float | optax.Schedule,
     *,
     weight_decay: float = 5e-4,
     a_min: float = 0.1,
@@ -129,7 +129,11 @@ def swd(
     ``lr * a * mu`` it equals the gradient form applied after the optimizer.
 
   Args:
-    sparsity: the fraction of prunable weights to select, in ``[0, 1)``.
+    sparsity: the fraction of prunable weights to select, in ``[0, 1)``; or an
+      ``optax.Schedule`` of the update count returning it (a gradual target, e.g. Zhu &
+      Gupta's cubic ramp: :func:`optax_swd.gradual_sparsity`), whose values must stay in
+      ``[0, 1)``. A schedule needs ``selection`` ``"auto"``/``"search"``/``"bisect"``,
+      ``scope`` ``"global"`` or ``"layer"`` and no ``structure``.
     weight_decay: ``mu``, the decay that ``a(t)`` multiplies, ``>= 0`` (paper: 5e-4).
     a_min: the first value of ``a``, ``> 0`` (paper: 0.1).
     a_max: the last value of ``a``, ``>= a_min`` (paper: 1e5).
@@ -190,7 +194,9 @@ def swd(
     Tessier et al., "Rethinking Weight Decay for Efficient Neural Network Pruning",
     Journal of Imaging 8(3):64, 2022 (arXiv 2011.10520).
   """
-  arguments.sparsity(sparsity)
+  scheduled = callable(sparsity)
+  if not scheduled:
+    arguments.sparsity(sparsity)
   arguments.real("weight_decay", weight_decay, low=0.0, accepted=" >= 0")
   if penalty is not None:  # Otherwise exponential_penalty checks a_min, a_max, T.
     arguments.real("a_min", a_min, low=0.0, low_open=True, accepted=" > 0")
@@ -204,6 +210,11 @@ def swd(
   arguments.choice("score", score, prunable_lib.SCORES)
   arguments.nonnegative_int("min_kept", min_kept)
   nm = None if structure is None else structure_lib.parse(structure)
+  if scheduled and (selection == "top_k" or scope == "erk" or nm is not None):
+    raise ValueError(
+        "a sparsity schedule needs a selection that takes a traced target: selection "
+        "'auto', 'search' or 'bisect', scope 'global' or 'layer', and structure=None; got "
+        f"selection={selection!r}, scope={scope!r}, structure={structure!r}.")
   if nm is not None:
     structure_lib.check_sparsity(sparsity, *nm, structure)
     structure_lib.check_defaults(structure, scope=scope, score=score, min_kept=min_kept,
@@ -241,7 +252,9 @@ def swd(
     if not leaves:
       return updates, state._replace(count=optax.safe_increment(state.count))
     if nm is None:
-      masks, threshold = selection_masks(leaves, flags, treedef, sparsity, scope,
+      target = (jnp.asarray(sparsity(state.count), jnp.float32) if scheduled
+                else sparsity)
+      masks, threshold = selection_masks(leaves, flags, treedef, target, scope,
                                          selection, previous=state.threshold, score=score,
                                          min_kept=min_kept,
                                          previous_slope=state.threshold_slope)
