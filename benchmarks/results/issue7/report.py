@@ -113,6 +113,9 @@ ROWS = (  # (label in the records, name in the wide tables)
     ("swd_best_amax1e8:swd[proximal,min_kept8]", "SWD proximal + min_kept 8 (SGD, a_max 1e8)"),
     ("swd_best_freeze:swd[proximal,ramp0.5,freeze0.25,min_kept8]",
      "SWD proximal + min_kept 8 + ramp 0.5 + freeze 0.25 (SGD, a_max 1e8)"),
+    ("swd_best_gradual:swd[proximal,ramp0.5,freeze0.25,gradual,min_kept8]",
+     "SWD proximal + min_kept 8 + ramp 0.5 + GMP's growing target + freeze 0.25 "
+     "(SGD, a_max 1e8)"),
     ("sgd_baselines_6ep:gmp", "GMP (SGD), 6 epochs"),
     ("swd_best_freeze_6ep:swd[proximal,ramp0.5,freeze0.25,min_kept8]",
      "SWD proximal + min_kept 8 + ramp 0.5 + freeze 0.25 (SGD, a_max 1e8), 6 epochs"),
