@@ -102,5 +102,17 @@ python -m benchmarks.sweep cora --methods swd --sparsities 0.999 --seeds 4 --opt
   --swd-form proximal --a-max 1e6 --swd-min-kept 8 --data-dir ../shared/data --no-progress \
   --out /tmp/i7cora
 
-# 4. Tables and plots.
+# 4. Third session, run from a clone at a fixed commit (so that edits to the working tree
+#    could not reach running sweeps). rerun.sh stopped after its LeNet-300-100 group (the
+#    process died when the machine ran out of memory at the start of the 6-epoch rows);
+#    its comparison table, rerun_lenet300_sgd.md, was written from the rerun.jsonl files.
+$R/rerun.sh
+$R/grid13.sh        # Adam at every sparsity (graphs, LeNet-300-100), LeNet-5 rerun + 5 seeds
+$R/tune_gradual.sh  # the growing target on LeNet-300-100's validation split
+$R/grid15.sh        # its LeNet-300-100 test grid; Cora's validation split
+$R/grid16.sh lenet5
+$R/grid16.sh 1e8    # Cora and CiteSeer test grids with the a_max chosen on Cora
+$R/grid14.sh        # are swd's defaults safe at a constant lr 0.1?
+
+# 5. Tables and plots.
 PYTHONPATH=. python $R/report.py
