@@ -32,9 +32,10 @@ Adam -> swd(form="proximal")``): the selected weights take the implicit step
 reach ``a_max`` after that fraction of the steps and stay there. ``swd_gradual`` makes
 SWD's target follow GMP's cubic ramp (:func:`optax_swd.gradual_sparsity` over GMP's
 window) instead of being fixed from the first step: a growing set is penalised, as GMP
-zeroes a growing set. ``swd_freeze = f > 0`` hard-prunes SWD's selection at step ``(1 - f) T`` (a mask update) and trains the last
-``f T`` steps with the same optimizer and the mask fixed (SWD's selection is then the
-zeroed weights, whose penalty is 0): the network adapts to the cut before the end.
+zeroes a growing set. ``swd_freeze = f > 0`` hard-prunes SWD's selection at step
+``(1 - f) T`` (a mask update) and trains the last ``f T`` steps with the same optimizer
+and the mask fixed (SWD's selection is then the zeroed weights, whose penalty is 0): the
+network adapts to the cut before the end.
 
 The selection options of the config (``scope``, ``score``, ``min_kept``; defaults: the
 paper's global magnitude ranking) are used by every method: SWD's penalised set and its

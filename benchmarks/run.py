@@ -121,8 +121,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 _CONFIG_FLAGS = ("model", "epochs", "batch_size", "eval_batch_size", "optimizer", "lr",
                  "schedule", "momentum", "nesterov", "weight_decay", "a_min", "a_max",
                  "swd_weight_decay", "prune_fraction", "gmp_begin", "gmp_end",
-                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "swd_gradual", "scope", "score", "min_kept",
-                 "structure")
+                 "gmp_updates", "swd_form", "swd_ramp", "swd_freeze", "swd_gradual",
+                 "scope", "score", "min_kept", "structure")
 
 
 def build_parser() -> argparse.ArgumentParser:
