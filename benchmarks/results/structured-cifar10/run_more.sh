@@ -11,3 +11,7 @@ python -m benchmarks.structured --report --out benchmarks/results/structured-cif
 python -m benchmarks.structured $COMMON --seeds 1 --targets 0.5,0.75,0.9,0.975 \
   --methods dense,swd_f,magnitude --out benchmarks/results/structured-cifar10
 python -m benchmarks.structured --report --out benchmarks/results/structured-cifar10
+# Third session: seed 1 of plain SWD at every target (run from a clone at a fixed commit).
+python -m benchmarks.structured $COMMON --seeds 1 --targets 0.5,0.75,0.9,0.975 \
+  --methods swd --out benchmarks/results/structured-cifar10
+python -m benchmarks.structured --report --out benchmarks/results/structured-cifar10
