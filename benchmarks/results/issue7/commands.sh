@@ -113,6 +113,7 @@ $R/grid15.sh        # its LeNet-300-100 test grid; Cora's validation split
 $R/grid16.sh lenet5
 $R/grid16.sh 1e8    # Cora and CiteSeer test grids with the a_max chosen on Cora
 $R/grid14.sh        # are swd's defaults safe at a constant lr 0.1?
+$R/grid17.sh        # the growing target on CIFAR-10's small CNN, one seed
 
 # 5. Tables and plots.
 PYTHONPATH=. python $R/report.py
