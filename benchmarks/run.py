@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import time
 from typing import Sequence
@@ -42,6 +43,28 @@ from benchmarks import models
 from benchmarks import train as train_lib
 
 PROG = "python -m benchmarks.run"
+
+
+def _code_version() -> str | None:
+  """The git commit of this checkout, ``-dirty`` if tracked library or harness files
+  differ from it (results folders excluded), or None outside a git checkout."""
+  root = pathlib.Path(__file__).resolve().parent.parent
+  git = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True,
+                                     text=True, timeout=30, check=False)
+  try:
+    head = git("rev-parse", "HEAD")
+    if head.returncode:
+      return None
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "optax_swd",
+                "benchmarks", ":(exclude)benchmarks/results").stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+# Read once, when the code is imported: what a run records is the code it ran with, even
+# if the working tree changes while a long sweep goes on.
+CODE_VERSION = _code_version()
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -236,6 +259,7 @@ def run(config: configs.RunConfig, *, data: data_lib.Dataset | None = None,
                  if k not in ("benchmark", "sparsity") and k not in record})
   record.update({k: v for k, v in m.items() if k not in record})
   record["log"] = None if log_path is None else str(log_path)
+  record["code_version"] = CODE_VERSION
   return record
 
 

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -35,6 +36,13 @@ def test_digits_run_prints_json_as_last_stdout_line(tmp_path):
   n = record["num_prunable"]
   assert record["sparsity_measured"] == math.floor(0.5 * n) / n
   assert "Traceback" not in proc.stderr
+  # The commit the run's code came from, or None outside a git checkout.
+  head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pathlib.Path(__file__).parent,
+                        capture_output=True, text=True, check=False)
+  if head.returncode == 0:
+    assert re.fullmatch(head.stdout.strip() + r"(-dirty)?", record["code_version"])
+  else:
+    assert record["code_version"] is None
   log = pathlib.Path(record["log"])
   assert log.parent == tmp_path
   assert len(log.read_text().splitlines()) == 3  # 2 epochs + the final evaluation
