@@ -24,8 +24,6 @@ import sys
 from typing import Sequence
 
 from benchmarks import configs
-from benchmarks import data as data_lib
-from benchmarks import run as run_lib
 from benchmarks import sweep
 
 PROG = "python -m benchmarks.rerun"
@@ -63,12 +61,7 @@ def rerun_folder(folder: pathlib.Path, data_dir, loaded: dict,
   new_records, rows = [], []
   for old in records:
     config = config_of(old)
-    if config.data not in loaded:
-      loaded[config.data] = data_lib.load(config.data, data_dir)
-    key = sweep.config_key(config)
-    new = run_lib.run(config, data=loaded[config.data],
-                      log_path=folder / "logs" / f"{key}_{run_lib.log_name(config)}")
-    new["key"] = key
+    new = sweep.run_keyed(config, folder, loaded, data_dir)
     new_records.append(new)
     row = {"folder": str(folder), "method": sweep.variant(new),
            "sparsity": config.sparsity, "seed": config.seed,

@@ -92,6 +92,21 @@ def grid(dataset: str, method_names: Sequence[str], sparsities: Sequence[float],
   return result
 
 
+def run_keyed(config: configs.RunConfig, out: pathlib.Path, loaded: dict, data_dir=None
+              ) -> dict:
+  """Runs one configuration, its log in ``out/logs``; returns its record with its ``key``.
+
+  ``loaded`` caches the data sets by name across calls (loaded on first use).
+  """
+  if config.data not in loaded:
+    loaded[config.data] = data_lib.load(config.data, data_dir)
+  key = config_key(config)
+  record = run_lib.run(config, data=loaded[config.data],
+                       log_path=out / "logs" / f"{key}_{run_lib.log_name(config)}")
+  record["key"] = key
+  return record
+
+
 def sweep(configs_to_run: Iterable[configs.RunConfig], out: pathlib.Path, *,
           data_dir=None, progress: bool = True) -> list[dict]:
   """Runs every configuration not yet in ``out/results.jsonl``; returns all records."""
@@ -102,12 +117,7 @@ def sweep(configs_to_run: Iterable[configs.RunConfig], out: pathlib.Path, *,
   loaded: dict[str, data_lib.Dataset] = {}
   bar = tqdm(todo, desc="sweep", unit="run", disable=not progress)
   for config in bar:
-    if config.data not in loaded:
-      loaded[config.data] = data_lib.load(config.data, data_dir)
-    key = config_key(config)
-    record = run_lib.run(config, data=loaded[config.data],
-                         log_path=out / "logs" / f"{key}_{run_lib.log_name(config)}")
-    record["key"] = key
+    record = run_keyed(config, out, loaded, data_dir)
     with open(results_path, "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
     if progress:
