@@ -57,12 +57,16 @@ def test_ties_go_to_the_lowest_index(method):
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
-def test_ties_across_leaves_and_chunks_every_k(monkeypatch, scope):
+@pytest.mark.parametrize("index_bits", [24, 4])
+def test_ties_across_leaves_and_chunks_every_k(monkeypatch, scope, index_bits):
   # Few distinct values, so the k-th score is tied for most k: taking one tied entry
   # (the first, by a min-index pass), all but one (the last, by a max-index pass), or
   # any other number (the index search). Chunks of 64 entries exercise the in-chunk
-  # float32 index and the offsets between chunks and leaves.
+  # float32 index and the offsets between chunks and leaves; with 4 index bits the
+  # index pass sees only blocks of 16 entries (as it sees pairs in a leaf of 25M) and
+  # must find the entry in the blocks around.
   monkeypatch.setattr(selection, "_CHUNK", 64)
+  monkeypatch.setattr(selection, "_INDEX_BITS", index_bits)
   rng = np.random.default_rng(3)
   arrays = [(rng.integers(1, 6, size) * rng.choice([-0.25, 0.25], size)).astype(np.float32)
             for size in (150, 97)]
@@ -206,3 +210,23 @@ def test_search_ends_exactly_near_a_tie_from_either_side(offset):
   masks, th = _select([x], k, "search", previous=jnp.array([start], jnp.float32))
   np.testing.assert_array_equal(masks[0], _reference([x], k))
   assert int(masks[0].sum()) == k
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-32])
+def test_extremes_pass_finds_the_neighbours_of_a_threshold(scale):
+  # The end game's min/max pass: the largest score below t is exact (a tie is inferred
+  # from it), the smallest at or above t too here. Thresholds below 2^-100 (scale 1e-32)
+  # take the two-multiply arithmetic, larger ones the one-multiply arithmetic.
+  rng = np.random.default_rng(5)
+  a = (rng.standard_normal(3001) * scale).astype(np.float32)
+  b = (rng.standard_normal(77) * scale).astype(np.float32)
+  s = np.abs(np.concatenate([a, b]))
+  groups = selection._Groups([a.size, b.size], [0, 0], 1)
+  leaves = [selection.Leaf(jnp.asarray(a)), selection.Leaf(jnp.asarray(b))]
+  extremes = jax.jit(lambda t, above: selection._extremes(leaves, groups, t, above),
+                     static_argnums=1)
+  for t in [np.sort(s)[i] for i in (1, 700, 2500, 3070)] + [np.float32(0.37 * scale)]:
+    t = np.float32(t)
+    t_arr = jnp.asarray([t], jnp.float32)
+    assert float(extremes(t_arr, True)[0]) == s[s >= t].min()
+    assert float(extremes(t_arr, False)[0]) == s[s < t].max()

@@ -52,6 +52,7 @@ _MAX_FINITE_BITS = 0x7F7FFFFF  # bit pattern of the largest finite float32
 _MAX_PROBES = 96
 _NEWTON_COUNTS = 64
 _NEWTON_PROBES = 12
+_SLOPE_MEMORY = 256.0
 
 METHODS = ("top_k", "search", "bisect")
 
@@ -104,6 +105,13 @@ class Leaf(NamedTuple):
       elig = self.eligible if whole else self.eligible[start:stop]
       s = jnp.where(elig, s, jnp.float32(jnp.inf))
     return s
+
+  def score_window(self, start, width: int):
+    """Scores of the ``width`` entries from the traced position ``start``."""
+    window = Leaf(lax.dynamic_slice_in_dim(self.flat, start, width), self.scale,
+                  None if self.eligible is None
+                  else lax.dynamic_slice_in_dim(self.eligible, start, width))
+    return window.score()
 
   def chunks(self):
     """Static (start, stop) ranges of at most 2^24 entries (exact float32 counts)."""
@@ -172,28 +180,66 @@ def _count_ties_before(flats, groups: _Groups, lo, hi, j):
   return groups.sum(per_leaf)
 
 
+# For t >= 2^-100, a nonzero t - s (s >= 0) is at least 2^-124, so one multiply by 2^127
+# already separates s < t from s >= t; below that, two multiplies by 2^100 are needed.
+_ONE_MULTIPLY_MIN_T = 2.0**-100
+
+
+# Float32 holds every integer below 2^24 exactly: the index pass below reads indices of
+# leaves up to that size exactly, and coarser block indices of larger leaves.
+_INDEX_BITS = 24
+
+
 def _tied_extreme_index(flats, groups: _Groups, lo, hi, first):
   """Per group, the group index of the first (``first[g]``) or last tied entry.
 
-  Tied entries are those with lo <= s < hi. One fused max-reduction per chunk of 2^24
-  entries, where the in-chunk index is exact as a float32: the first tied entry is the
+  Tied entries are those with lo <= s < hi, where hi is the float after lo (the callers'
+  tie bracket). One fused max-reduction over each leaf: the first tied entry has the
   largest ``-index`` among the tied ones, the last the largest ``index``; entries that
-  are not tied are pushed below every index by subtracting 2^26.
+  are not tied are pushed below every index by subtracting 2^26. The index is a float32
+  (a reduction of floats is vectorised on CPU, one of ints is not, and slicing a leaf
+  into exactly indexed chunks costs ~3x more than the whole pass), so in a leaf of more
+  than 2^24 entries it is the block index ``floor(i / 2^q)``, within one block of exact;
+  the entry is then found among the three blocks around it, read with a dynamic slice.
+  When every lo >= 2^-100, a score other than lo differs from it by at least
+  ``lo * 2^-24 >= 2^-124``, so ``min(|s - lo| * 2^127, 1)`` is exactly "not tied": a
+  cheaper pass than the two comparisons used otherwise.
   """
-  big, one = _constants()
   sign = jnp.where(first, -1, 1).astype(jnp.int32)
   none = jnp.int32(-(2**31 - 1))
-  per_leaf = []
-  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
-    best = none
-    for start, stop in leaf.chunks():
-      score = leaf.score(start, stop)
-      tie = _less(score, hi[g], big, one) - _less(score, lo[g], big, one)
-      iota = lax.iota(jnp.float32, stop - start)
-      key = jnp.max(iota * sign[g].astype(jnp.float32) + (tie - one) * jnp.float32(2.0**26))
-      index = offset + start + sign[g] * key.astype(jnp.int32)
-      best = jnp.maximum(best, jnp.where(key > -(2.0**25), sign[g] * index, none))
-    per_leaf.append(best)
+
+  def extreme_index(not_tied):
+    per_leaf = []
+    for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+      shift = max(0, (leaf.size - 1).bit_length() - _INDEX_BITS)
+      index = lax.iota(jnp.float32, leaf.size)
+      if shift:
+        index = jnp.floor(index * jnp.float32(2.0**-shift))
+      key = jnp.max(index * sign[g].astype(jnp.float32)
+                    - not_tied(leaf.score(), g) * jnp.float32(2.0**26))
+      found = key > -(2.0**25)
+      position = sign[g] * key.astype(jnp.int32)
+      if shift:
+        # The block holding the entry is within one of ``position``: look at three.
+        width = min(3 << shift, leaf.size)
+        start = jnp.clip((position - 1) << shift, 0, leaf.size - width)
+        window = not_tied(leaf.score_window(start, width), g) < 0.5
+        at = start + lax.iota(jnp.int32, width)
+        position = jnp.where(first[g], jnp.min(jnp.where(window, at, leaf.size)),
+                             jnp.max(jnp.where(window, at, -1)))
+      per_leaf.append(jnp.where(found, sign[g] * (offset + position), none))
+    return per_leaf
+
+  def equal_to_lo(_):
+    big, one = _constants(2.0**127)
+    return extreme_index(lambda s, g: jnp.minimum(jnp.abs(s - lo[g]) * big, one))
+
+  def between(_):
+    big, one = _constants()
+    return extreme_index(
+        lambda s, g: one - (_less(s, hi[g], big, one) - _less(s, lo[g], big, one)))
+
+  per_leaf = lax.cond(jnp.all(lo >= _ONE_MULTIPLY_MIN_T), equal_to_lo, between, None)
   return sign * groups.combine(per_leaf, jnp.maximum)
 
 
@@ -315,9 +361,13 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     if secant:
       dx = to_real(cand) - to_real(p_last)
       measured = (c - c_last).astype(jnp.float32) / jnp.where(dx == 0, 1.0, dx)
-      # Averaged with the slope carried in (from earlier updates), which halves the
-      # variance of a measurement over a few dozen counts.
-      measured = jnp.where(slope > 0, 0.5 * (slope + measured), measured)
+      # Averaged with the slope carried in (from earlier updates), weighing each by its
+      # precision: a slope measured over m counts has a relative error ~1/sqrt(m), so it
+      # gets the weight m / (m + _SLOPE_MEMORY), as if the carried-in slope had been
+      # measured over _SLOPE_MEMORY counts.
+      span = jnp.abs(c - c_last).astype(jnp.float32)
+      weight = span / (span + _SLOPE_MEMORY)
+      measured = jnp.where(slope > 0, slope + weight * (measured - slope), measured)
       slope = jnp.where(active & (it == 1) & (dx != 0) & (measured > 0), measured, slope)
     hit = active & ((c == k) | c_nan)
     below = active & ~hit & (c < k)
@@ -357,9 +407,6 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
   return found, key, lo, hi, c_lo, c_hi, nan, slope
 
 
-# For t >= 2^-100, a nonzero t - s (s >= 0) is at least 2^-124, so one multiply by 2^127
-# already separates s < t from s >= t; below that, two multiplies by 2^100 are needed.
-_ONE_MULTIPLY_MIN_T = 2.0**-100
 
 
 def _side_counts(flats, groups: _Groups, t, below, one_multiply=False):
@@ -418,19 +465,39 @@ def _extremes(flats, groups: _Groups, t, smallest_above):
   """Per group: the smallest score >= t[g] (``smallest_above``) or the largest < t[g].
 
   One fused min- or max-reduction per leaf. Scores of the other side are pushed out of
-  the way arithmetically (a select is not vectorised on CPU): ``s + [s < t] * 3e38``
-  for the minimum, ``min(s, FLT_MAX) * [s < t]`` for the maximum (0 when no score is
-  below t, which the callers never ask for).
+  the way arithmetically (a select is not vectorised on CPU). When every t >= 2^-100,
+  a nonzero ``t - s`` times 2^127 is at least ``s * 2^103`` (and at least 8), so
+  ``min(s, (t - s) * 2^127 - 1)`` is s below t and negative elsewhere: the exact
+  maximum in one multiply; ``s + max((t - s) * 2^127, 0)`` lifts each score below t by
+  at least 8 and by far more near a typical t, which gives the minimum unless no score
+  lies within a factor 2^100 above t (the callers check the value with a count, so such
+  a miss costs a probe, never a wrong mask). Otherwise ``s + [s < t] * 3e38`` for the
+  minimum, ``min(s, FLT_MAX) * [s < t]`` for the maximum (0 when no score is below t,
+  which the callers never ask for).
   """
-  big, one = _constants()
-  per_leaf = []
-  for leaf, g in zip(flats, groups.group_of_leaf):
-    score = leaf.score()
-    below = _less(score, t[g], big, one)
-    if smallest_above:
-      per_leaf.append(jnp.min(score + below * jnp.float32(3e38)))
-    else:
-      per_leaf.append(jnp.max(jnp.minimum(score, jnp.finfo(jnp.float32).max) * below))
+  def one_multiply(t):
+    big, one = _constants(2.0**127)
+    per_leaf = []
+    for leaf, g in zip(flats, groups.group_of_leaf):
+      score = leaf.score()
+      lift = (t[g] - score) * big
+      per_leaf.append(jnp.min(score + jnp.maximum(lift, 0.0)) if smallest_above
+                      else jnp.max(jnp.minimum(score, lift - one)))
+    return per_leaf
+
+  def general(t):
+    big, one = _constants()
+    per_leaf = []
+    for leaf, g in zip(flats, groups.group_of_leaf):
+      score = leaf.score()
+      below = _less(score, t[g], big, one)
+      if smallest_above:
+        per_leaf.append(jnp.min(score + below * jnp.float32(3e38)))
+      else:
+        per_leaf.append(jnp.max(jnp.minimum(score, jnp.finfo(jnp.float32).max) * below))
+    return per_leaf
+
+  per_leaf = lax.cond(jnp.all(t >= _ONE_MULTIPLY_MIN_T), one_multiply, general, t)
   return groups.combine(per_leaf, jnp.minimum if smallest_above else jnp.maximum)
 
 
