@@ -53,6 +53,7 @@ _MAX_PROBES = 96
 _NEWTON_COUNTS = 64
 _NEWTON_PROBES = 12
 _SLOPE_MEMORY = 256.0
+_SLOPE_WINDOW = 4096
 
 METHODS = ("top_k", "search", "bisect")
 
@@ -73,6 +74,20 @@ class Threshold(NamedTuple):
 def _constants(big=2.0**100):
   big, one = lax.optimization_barrier((jnp.float32(big), jnp.float32(1.0)))
   return big, one
+
+
+def _after(previous, constants):
+  """``constants``, made to depend on ``previous`` (the last leaf's reduction).
+
+  A pass over several leaves is one reduction per leaf. XLA:CPU runs independent
+  reductions concurrently, and there they contend for the same two cores: ten counts
+  over leaves of 2.5M entries took ~5x as long as one count over 25M. Each leaf's
+  constants pass through an ``optimization_barrier`` with the previous leaf's result, so
+  the reductions run one after the other (~2x then, from per-reduction overheads).
+  """
+  if previous is None:
+    return constants
+  return lax.optimization_barrier((constants, previous))[0]
 
 
 def _less(s, t, big, one):
@@ -153,9 +168,10 @@ class _Groups:
 
 def _count_less(flats, groups: _Groups, t):
   """Per-group counts of scores < t[g] (t: float32 [G]); returns float32 [G] (NaN on NaN)."""
-  big, one = _constants()
+  constants, total = _constants(), None
   per_leaf = []
   for leaf, g in zip(flats, groups.group_of_leaf):
+    big, one = _after(total, constants)
     total = jnp.float32(0)
     for start, stop in leaf.chunks():
       # Chunk sums are exact integers (< 2^24); add them as float32 only while exact.
@@ -166,9 +182,10 @@ def _count_less(flats, groups: _Groups, t):
 
 def _count_ties_before(flats, groups: _Groups, lo, hi, j):
   """Per-group counts of entries with lo <= s < hi and group index < j[g]."""
-  big, one = _constants()
+  constants, total = _constants(), None
   per_leaf = []
   for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+    big, one = _after(total, constants)
     total = jnp.int32(0)
     for start, stop in leaf.chunks():
       score = leaf.score(start, stop)
@@ -208,22 +225,23 @@ def _tied_extreme_index(flats, groups: _Groups, lo, hi, first):
   sign = jnp.where(first, -1, 1).astype(jnp.int32)
   none = jnp.int32(-(2**31 - 1))
 
-  def extreme_index(not_tied):
-    per_leaf = []
+  def extreme_index(constants, not_tied):
+    per_leaf, key = [], None
     for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+      leaf_constants = _after(key, constants)
       shift = max(0, (leaf.size - 1).bit_length() - _INDEX_BITS)
       index = lax.iota(jnp.float32, leaf.size)
       if shift:
         index = jnp.floor(index * jnp.float32(2.0**-shift))
       key = jnp.max(index * sign[g].astype(jnp.float32)
-                    - not_tied(leaf.score(), g) * jnp.float32(2.0**26))
+                    - not_tied(leaf.score(), g, *leaf_constants) * jnp.float32(2.0**26))
       found = key > -(2.0**25)
       position = sign[g] * key.astype(jnp.int32)
       if shift:
         # The block holding the entry is within one of ``position``: look at three.
         width = min(3 << shift, leaf.size)
         start = jnp.clip((position - 1) << shift, 0, leaf.size - width)
-        window = not_tied(leaf.score_window(start, width), g) < 0.5
+        window = not_tied(leaf.score_window(start, width), g, *leaf_constants) < 0.5
         at = start + lax.iota(jnp.int32, width)
         position = jnp.where(first[g], jnp.min(jnp.where(window, at, leaf.size)),
                              jnp.max(jnp.where(window, at, -1)))
@@ -231,13 +249,12 @@ def _tied_extreme_index(flats, groups: _Groups, lo, hi, first):
     return per_leaf
 
   def equal_to_lo(_):
-    big, one = _constants(2.0**127)
-    return extreme_index(lambda s, g: jnp.minimum(jnp.abs(s - lo[g]) * big, one))
+    return extreme_index(_constants(2.0**127),
+                         lambda s, g, big, one: jnp.minimum(jnp.abs(s - lo[g]) * big, one))
 
   def between(_):
-    big, one = _constants()
-    return extreme_index(
-        lambda s, g: one - (_less(s, hi[g], big, one) - _less(s, lo[g], big, one)))
+    return extreme_index(_constants(), lambda s, g, big, one: one - (
+        _less(s, hi[g], big, one) - _less(s, lo[g], big, one)))
 
   per_leaf = lax.cond(jnp.all(lo >= _ONE_MULTIPLY_MIN_T), equal_to_lo, between, None)
   return sign * groups.combine(per_leaf, jnp.maximum)
@@ -252,8 +269,8 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
   use the bracket to count only the entries between a bracket end and the key. On entry
   ``c_lo < k <= c_hi``. ``slope`` (counts per real unit, 0 = unknown), when given, turns
   the second probe into a Newton step from the first (the guess). Returns
-  ``(found, key, lo, hi, c_lo, c_hi, nan, slope)`` where the returned slope is measured
-  between the first two probes (or is the given one).
+  ``(found, key, lo, hi, c_lo, c_hi, nan, slope)`` where the returned slope averages the
+  given one with those measured between consecutive probes near k (see the body).
 
   End game (``extremes`` given, keys are float bits). Near k the count moves by about
   one per float step at large N, so secant probes land on k only by luck, and when the
@@ -290,8 +307,8 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
       # the c_hi - c_lo scores between them are spread like uniform draws, so a key
       # between the k-th and (k+1)-th is expected (k - c_lo + 1/2) / (c_hi - c_lo + 1) of
       # the way up. Outside one (the first probes, and while one end is still the initial
-      # one), take Newton steps with the known slope (measured over the first two
-      # probes, averaged over updates) once within _NEWTON_COUNTS of k: a secant through
+      # one), take Newton steps with the known slope (measured between probes near
+      # k, averaged over probes and updates) once within _NEWTON_COUNTS of k: a secant through
       # two probes a few counts apart mostly measures the Poisson noise of where the
       # weights happen to lie. A Newton step moves at least one key towards k; near k the
       # one-sided safeguard below (step on geometrically) stands aside for it until
@@ -361,14 +378,19 @@ def _monotone_search(count_fn, k, lo, hi, c_lo, c_hi, guess, to_real, from_real,
     if secant:
       dx = to_real(cand) - to_real(p_last)
       measured = (c - c_last).astype(jnp.float32) / jnp.where(dx == 0, 1.0, dx)
-      # Averaged with the slope carried in (from earlier updates), weighing each by its
-      # precision: a slope measured over m counts has a relative error ~1/sqrt(m), so it
-      # gets the weight m / (m + _SLOPE_MEMORY), as if the carried-in slope had been
-      # measured over _SLOPE_MEMORY counts.
-      span = jnp.abs(c - c_last).astype(jnp.float32)
-      weight = span / (span + _SLOPE_MEMORY)
+      # The slope is the density of scores near the k-th: it is measured between two
+      # consecutive probes that both lie within _SLOPE_WINDOW counts of k (a secant over
+      # a wider range, as in a cold search's first probes, is not that density), and
+      # averaged with the slope carried in (from earlier probes and updates) weighing
+      # each by its precision: a slope measured over m counts has a relative error
+      # ~1/sqrt(m), so it gets the weight m / (m + _SLOPE_MEMORY).
+      span = jnp.abs(c - c_last)
+      local = ((jnp.abs(c - k) <= _SLOPE_WINDOW) & (jnp.abs(c_last - k) <= _SLOPE_WINDOW)
+               & (span > 0))
+      weight = span.astype(jnp.float32) / (span.astype(jnp.float32) + _SLOPE_MEMORY)
       measured = jnp.where(slope > 0, slope + weight * (measured - slope), measured)
-      slope = jnp.where(active & (it == 1) & (dx != 0) & (measured > 0), measured, slope)
+      slope = jnp.where(active & local & (it >= 1) & (dx != 0) & (measured > 0), measured,
+                        slope)
     hit = active & ((c == k) | c_nan)
     below = active & ~hit & (c < k)
     above = active & ~hit & (c > k)
@@ -417,14 +439,11 @@ def _side_counts(flats, groups: _Groups, t, below, one_multiply=False):
   tuple of Python bools (then the side is chosen at trace time: a cheaper pass).
   ``one_multiply`` (all t >= 2^-100) uses the cheaper single-multiply comparison.
   """
-  if one_multiply:
-    big, one = _constants(2.0**127)
-    scaled = lambda d: d * big
-  else:
-    big, one = _constants()
-    scaled = lambda d: d * big * big
-  per_leaf, exact = [], []
+  constants = _constants(2.0**127) if one_multiply else _constants()
+  per_leaf, exact, c = [], [], None
   for leaf, g in zip(flats, groups.group_of_leaf):
+    big, one = _after(c, constants)
+    scaled = (lambda d: d * big) if one_multiply else (lambda d: d * big * big)
     score = leaf.score()
     if isinstance(below, tuple) and not below[g]:
       # 1 where s >= t: (s - t) * big + 1 is >= 1 there and <= 0 below t.
@@ -451,9 +470,10 @@ def _window_counts(flats, groups: _Groups, t1, t2):
   whatever the summation order, so a window count is exact when every leaf's window holds
   fewer than 2^24 entries; otherwise (or on NaN) ``exact`` is False.
   """
-  big, one = _constants()
-  per_leaf, exact = [], []
+  constants = _constants()
+  per_leaf, exact, w = [], [], None
   for leaf, g in zip(flats, groups.group_of_leaf):
+    big, one = _after(w, constants)
     score = leaf.score()
     w = jnp.sum(_less(score, t2[g], big, one) - _less(score, t1[g], big, one))
     exact.append(w < 2.0**24)
@@ -476,9 +496,10 @@ def _extremes(flats, groups: _Groups, t, smallest_above):
   which the callers never ask for).
   """
   def one_multiply(t):
-    big, one = _constants(2.0**127)
+    constants = _constants(2.0**127)
     per_leaf = []
     for leaf, g in zip(flats, groups.group_of_leaf):
+      big, one = _after(per_leaf[-1] if per_leaf else None, constants)
       score = leaf.score()
       lift = (t[g] - score) * big
       per_leaf.append(jnp.min(score + jnp.maximum(lift, 0.0)) if smallest_above
@@ -486,9 +507,10 @@ def _extremes(flats, groups: _Groups, t, smallest_above):
     return per_leaf
 
   def general(t):
-    big, one = _constants()
+    constants = _constants()
     per_leaf = []
     for leaf, g in zip(flats, groups.group_of_leaf):
+      big, one = _after(per_leaf[-1] if per_leaf else None, constants)
       score = leaf.score()
       below = _less(score, t[g], big, one)
       if smallest_above:
@@ -688,14 +710,22 @@ def select(flats, group_of_leaf, num_groups, ks, *, method="search", previous=No
 
 def leaf_masks(flats, group_of_leaf, threshold: Threshold):
   """The boolean selection mask of each flat array, given its group's threshold."""
-  big, one = _constants()
   flats = _as_leaves(flats)
   groups = _Groups([f.size for f in flats], group_of_leaf, threshold.lo.shape[0])
-  out = []
-  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
-    score = leaf.score()
-    below = _less(score, threshold.lo[g], big, one) > 0.5
-    tie = _less(score, threshold.hi[g], big, one) > 0.5
-    index_ok = lax.iota(jnp.int32, leaf.size) < (threshold.tie_index[g] - offset)
-    out.append(below | (tie & index_ok))
-  return out
+
+  def masks(with_ties):
+    big, one = _constants()
+    out = []
+    for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+      score = leaf.score()
+      below = _less(score, threshold.lo[g], big, one) > 0.5
+      if with_ties:
+        tie = _less(score, threshold.hi[g], big, one) > 0.5
+        index_ok = lax.iota(jnp.int32, leaf.size) < (threshold.tie_index[g] - offset)
+        below = below | (tie & index_ok)
+      out.append(below)
+    return out
+
+  # Without a tied entry to take (tie_index 0), the mask is just s < lo: a cheaper pass.
+  return lax.cond(jnp.all(threshold.tie_index == 0), lambda _: masks(False),
+                  lambda _: masks(True), None)
