@@ -19,3 +19,18 @@ def test_pass_counter_names_exist_in_the_selection_module():
   # A renamed pass function would silently drop out of the count.
   for attr in bench._PASSES.values():
     assert callable(getattr(bench.selection_lib, attr))
+
+
+def test_side_by_side_benchmark_against_a_git_revision(capsys):
+  # The A/B benchmark loads the selection module from git and checks both versions pick
+  # the same masks before timing; against HEAD, both sides are this code.
+  from benchmarks import selection_ab  # pylint: disable=import-outside-toplevel
+  selection_ab.main(["--rev", "HEAD", "--size", "3000", "--leaves", "1", "3", "--steps",
+                     "2", "--rounds", "1", "--burn-in", "1"])
+  out = capsys.readouterr().out
+  assert "in 1 leaf(s)" in out and "in 3 leaf(s)" in out
+  report = __import__("json").loads(out.strip().splitlines()[-1])
+  assert [r["leaves"] for r in report["results"]] == [1, 3]
+  for r in report["results"]:
+    assert r["new_over_old"]["pairs"] == 2
+    assert r["old"]["ratio"] > 0 and r["new"]["ratio"] > 0
