@@ -76,18 +76,21 @@ def _constants(big=2.0**100):
   return big, one
 
 
-def _after(previous, constants):
-  """``constants``, made to depend on ``previous`` (the last leaf's reduction).
+def _in_turn(flats, groups, constants, one_leaf):
+  """``[one_leaf(leaf, g, offset, *constants)]`` for each leaf, one after another.
 
   A pass over several leaves is one reduction per leaf. XLA:CPU runs independent
   reductions concurrently, and there they contend for the same two cores: ten counts
-  over leaves of 2.5M entries took ~5x as long as one count over 25M. Each leaf's
+  over leaves of 2.5M entries took ~4-6x as long as one count over 25M. Each leaf's
   constants pass through an ``optimization_barrier`` with the previous leaf's result, so
   the reductions run one after the other (~2x then, from per-reduction overheads).
   """
-  if previous is None:
-    return constants
-  return lax.optimization_barrier((constants, previous))[0]
+  out = []
+  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
+    leaf_constants = (lax.optimization_barrier((constants, out[-1]))[0] if out
+                      else constants)
+    out.append(one_leaf(leaf, g, offset, *leaf_constants))
+  return out
 
 
 def _less(s, t, big, one):
@@ -168,24 +171,19 @@ class _Groups:
 
 def _count_less(flats, groups: _Groups, t):
   """Per-group counts of scores < t[g] (t: float32 [G]); returns float32 [G] (NaN on NaN)."""
-  constants, total = _constants(), None
-  per_leaf = []
-  for leaf, g in zip(flats, groups.group_of_leaf):
-    big, one = _after(total, constants)
+  def one_leaf(leaf, g, offset, big, one):
+    del offset
     total = jnp.float32(0)
     for start, stop in leaf.chunks():
       # Chunk sums are exact integers (< 2^24); add them as float32 only while exact.
       total = total + jnp.sum(_less(leaf.score(start, stop), t[g], big, one))
-    per_leaf.append(total)
-  return groups.sum(per_leaf)
+    return total
+  return groups.sum(_in_turn(flats, groups, _constants(), one_leaf))
 
 
 def _count_ties_before(flats, groups: _Groups, lo, hi, j):
   """Per-group counts of entries with lo <= s < hi and group index < j[g]."""
-  constants, total = _constants(), None
-  per_leaf = []
-  for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
-    big, one = _after(total, constants)
+  def one_leaf(leaf, g, offset, big, one):
     total = jnp.int32(0)
     for start, stop in leaf.chunks():
       score = leaf.score(start, stop)
@@ -193,8 +191,8 @@ def _count_ties_before(flats, groups: _Groups, lo, hi, j):
       cut = jnp.clip(j[g] - (offset + start), 0, stop - start).astype(jnp.float32)
       iota = lax.iota(jnp.float32, stop - start)
       total = total + jnp.sum(tie * _less(iota, cut, big, one)).astype(jnp.int32)
-    per_leaf.append(total)
-  return groups.sum(per_leaf)
+    return total
+  return groups.sum(_in_turn(flats, groups, _constants(), one_leaf))
 
 
 # For t >= 2^-100, a nonzero t - s (s >= 0) is at least 2^-124, so one multiply by 2^127
@@ -226,9 +224,7 @@ def _tied_extreme_index(flats, groups: _Groups, lo, hi, first):
   none = jnp.int32(-(2**31 - 1))
 
   def extreme_index(constants, not_tied):
-    per_leaf, key = [], None
-    for leaf, g, offset in zip(flats, groups.group_of_leaf, groups.offsets):
-      leaf_constants = _after(key, constants)
+    def one_leaf(leaf, g, offset, *leaf_constants):
       shift = max(0, (leaf.size - 1).bit_length() - _INDEX_BITS)
       index = lax.iota(jnp.float32, leaf.size)
       if shift:
@@ -245,8 +241,8 @@ def _tied_extreme_index(flats, groups: _Groups, lo, hi, first):
         at = start + lax.iota(jnp.int32, width)
         position = jnp.where(first[g], jnp.min(jnp.where(window, at, leaf.size)),
                              jnp.max(jnp.where(window, at, -1)))
-      per_leaf.append(jnp.where(found, sign[g] * (offset + position), none))
-    return per_leaf
+      return jnp.where(found, sign[g] * (offset + position), none)
+    return _in_turn(flats, groups, constants, one_leaf)
 
   def equal_to_lo(_):
     return extreme_index(_constants(2.0**127),
@@ -439,10 +435,8 @@ def _side_counts(flats, groups: _Groups, t, below, one_multiply=False):
   tuple of Python bools (then the side is chosen at trace time: a cheaper pass).
   ``one_multiply`` (all t >= 2^-100) uses the cheaper single-multiply comparison.
   """
-  constants = _constants(2.0**127) if one_multiply else _constants()
-  per_leaf, exact, c = [], [], None
-  for leaf, g in zip(flats, groups.group_of_leaf):
-    big, one = _after(c, constants)
+  def one_leaf(leaf, g, offset, big, one):
+    del offset
     scaled = (lambda d: d * big) if one_multiply else (lambda d: d * big * big)
     score = leaf.score()
     if isinstance(below, tuple) and not below[g]:
@@ -452,9 +446,17 @@ def _side_counts(flats, groups: _Groups, t, below, one_multiply=False):
       x = jnp.minimum(jnp.maximum(scaled(t[g] - score), 0.0), one)
       c = jnp.sum(x) if isinstance(below, tuple) else jnp.sum(
           jnp.where(below[g], x, one - x))
-    exact.append(c < 2.0**24)
-    per_leaf.append(jnp.where(c < 2.0**24, c, 0.0).astype(jnp.int32))
-  return groups.sum(per_leaf), _group_all(exact, groups)
+    return c
+  constants = _constants(2.0**127) if one_multiply else _constants()
+  return _exact_counts(_in_turn(flats, groups, constants, one_leaf), groups)
+
+
+def _exact_counts(per_leaf, groups: _Groups):
+  """Float32 per-leaf counts summed per group as int32, and whether each group's are
+  exact (every leaf's count below 2^24; False also on NaN)."""
+  exact = [c < 2.0**24 for c in per_leaf]
+  counts = [jnp.where(c < 2.0**24, c, 0.0).astype(jnp.int32) for c in per_leaf]
+  return groups.sum(counts), _group_all(exact, groups)
 
 
 def _group_all(flags, groups: _Groups):
@@ -470,15 +472,11 @@ def _window_counts(flats, groups: _Groups, t1, t2):
   whatever the summation order, so a window count is exact when every leaf's window holds
   fewer than 2^24 entries; otherwise (or on NaN) ``exact`` is False.
   """
-  constants = _constants()
-  per_leaf, exact, w = [], [], None
-  for leaf, g in zip(flats, groups.group_of_leaf):
-    big, one = _after(w, constants)
+  def one_leaf(leaf, g, offset, big, one):
+    del offset
     score = leaf.score()
-    w = jnp.sum(_less(score, t2[g], big, one) - _less(score, t1[g], big, one))
-    exact.append(w < 2.0**24)
-    per_leaf.append(jnp.where(w < 2.0**24, w, 0.0).astype(jnp.int32))
-  return groups.sum(per_leaf), _group_all(exact, groups)
+    return jnp.sum(_less(score, t2[g], big, one) - _less(score, t1[g], big, one))
+  return _exact_counts(_in_turn(flats, groups, _constants(), one_leaf), groups)
 
 
 def _extremes(flats, groups: _Groups, t, smallest_above):
@@ -496,28 +494,23 @@ def _extremes(flats, groups: _Groups, t, smallest_above):
   which the callers never ask for).
   """
   def one_multiply(t):
-    constants = _constants(2.0**127)
-    per_leaf = []
-    for leaf, g in zip(flats, groups.group_of_leaf):
-      big, one = _after(per_leaf[-1] if per_leaf else None, constants)
+    def one_leaf(leaf, g, offset, big, one):
+      del offset
       score = leaf.score()
       lift = (t[g] - score) * big
-      per_leaf.append(jnp.min(score + jnp.maximum(lift, 0.0)) if smallest_above
-                      else jnp.max(jnp.minimum(score, lift - one)))
-    return per_leaf
+      return (jnp.min(score + jnp.maximum(lift, 0.0)) if smallest_above
+              else jnp.max(jnp.minimum(score, lift - one)))
+    return _in_turn(flats, groups, _constants(2.0**127), one_leaf)
 
   def general(t):
-    constants = _constants()
-    per_leaf = []
-    for leaf, g in zip(flats, groups.group_of_leaf):
-      big, one = _after(per_leaf[-1] if per_leaf else None, constants)
+    def one_leaf(leaf, g, offset, big, one):
+      del offset
       score = leaf.score()
       below = _less(score, t[g], big, one)
       if smallest_above:
-        per_leaf.append(jnp.min(score + below * jnp.float32(3e38)))
-      else:
-        per_leaf.append(jnp.max(jnp.minimum(score, jnp.finfo(jnp.float32).max) * below))
-    return per_leaf
+        return jnp.min(score + below * jnp.float32(3e38))
+      return jnp.max(jnp.minimum(score, jnp.finfo(jnp.float32).max) * below)
+    return _in_turn(flats, groups, _constants(), one_leaf)
 
   per_leaf = lax.cond(jnp.all(t >= _ONE_MULTIPLY_MIN_T), one_multiply, general, t)
   return groups.combine(per_leaf, jnp.minimum if smallest_above else jnp.maximum)
