@@ -7,15 +7,20 @@ each per round) so that the machine's noise hits all of them alike; we report th
 ratio and the 25-75% range over rounds. The whole update is timed from one warm state,
 and over chains of consecutive updates (a random step of the weights between them, each
 update starting from the state the last one left): the 8 steps right after the cold
-start, and 16 steady steps after 8 more; rounds cycle through a chain.
+start, and 16 steady steps after 8 more; rounds cycle through a chain. The update rows
+run twice, side by side: with the default ``selection="auto"`` (from 2^20 weights in one
+group, a list of candidates near the threshold proposes it and one count checks it; see
+``optax_swd/_src/tracking.py``) and, suffixed ``_search``, with ``selection="search"``
+(the counting search from the last threshold alone).
 
 Part 2 times a ResNet-20 (CIFAR, 16 maps, 0.27M params) training step at batch 128 with
 `optax.sgd` and with `optax.chain(swd, optax.sgd)`, interleaved, and reports the overhead.
 
 Part 3 (``--passes STEPS``) counts, for a chain of STEPS consecutive warm updates, the
-full passes over the weights each update's search makes (counting probes, the end game's
-min/max pass, tie passes): the number that the timings above follow, free of the machine's
-noise.
+full passes over the weights each update's selection makes before writing the masks
+(counting probes, the end game's min/max pass, tie passes; not the tracked list's own
+work on its candidates, nor its refresh of 1/128 of the weights): the number that the
+timings above follow, free of the machine's noise; for both selections.
 
 Run: python -m benchmarks.selection [--sizes 270000 11000000 25000000] [--rounds 9]
      [--passes 30]
@@ -101,36 +106,50 @@ def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
   prev_th = selection_lib.select([w_prev], [0], 1, [k], method="search").lo
   zero = jnp.zeros((1,), jnp.float32)
   params, g = {"w": w}, {"w": grads}
-  tx = optax_swd.swd(sparsity, total_steps=1000, prunable={"w": True})
-  state = tx.init({"w": w_prev})
-  _, warm_state = tx.update(g, state, {"w": w_prev})
-  update = jax.jit(tx.update)
-  # Inside a jitted train step the gradient and state buffers are reused in place; the
-  # same update with them donated measures that (fresh copies are made untimed).
-  update_donated = jax.jit(tx.update, donate_argnums=(0, 1))
-  fresh = lambda: (jax.tree.map(jnp.copy, g), jax.tree.map(jnp.copy, warm_state), params)
-  # A chain of consecutive steps, as in training: each update starts from the state
-  # the previous one left (threshold and slope), after one small random move of the
-  # weights. Rounds cycle through it, so the median covers easy and hard steps alike
-  # (e.g. the k-th and (k+1)-th weights tied, frequent at 25M float32 values).
-  # The first 8 steps follow the cold start; the steady chain is the 16 steps after 8
-  # more (a training run spends nearly all its steps past such a transient).
-  chain, chain_state, chain_w = [], warm_state, w
-  key_c = jax.random.PRNGKey(1)
-  for _ in range(8 + 8 + 16):
-    key_c, sub = jax.random.split(key_c)
-    chain_w = chain_w + 5e-5 * jax.random.normal(sub, (n,), jnp.float32)
-    chain.append(({"w": chain_w}, chain_state))
-    _, chain_state = update({"w": grads}, chain_state, {"w": chain_w})
-  early, steady = chain[:8], chain[16:]
 
-  def cycling(steps):
-    position = iter(range(10**9))
+  def update_candidates(selection):
+    """The swd update with this selection: one warm step and chains of steps."""
+    tx = optax_swd.swd(sparsity, total_steps=1000, prunable={"w": True},
+                       selection=selection)
+    state = tx.init({"w": w_prev})
+    _, warm_state = tx.update(g, state, {"w": w_prev})
+    update = jax.jit(tx.update)
+    # Inside a jitted train step the gradient and state buffers are reused in place; the
+    # same update with them donated measures that (fresh copies are made untimed).
+    update_donated = jax.jit(tx.update, donate_argnums=(0, 1))
+    fresh = lambda: (jax.tree.map(jnp.copy, g), jax.tree.map(jnp.copy, warm_state), params)
+    # A chain of consecutive steps, as in training: each update starts from the state
+    # the previous one left (threshold, slope, candidate list), after one small random
+    # move of the weights. Rounds cycle through it, so the median covers easy and hard
+    # steps alike (e.g. the k-th and (k+1)-th weights tied, frequent at 25M float32
+    # values). The first 8 steps follow the cold start; the steady chain is the 16 steps
+    # after 8 more (a training run spends nearly all its steps past such a transient).
+    chain, chain_state, chain_w = [], warm_state, w
+    key_c = jax.random.PRNGKey(1)
+    for _ in range(8 + 8 + 16):
+      key_c, sub = jax.random.split(key_c)
+      chain_w = chain_w + 5e-5 * jax.random.normal(sub, (n,), jnp.float32)
+      chain.append(({"w": chain_w}, chain_state))
+      _, chain_state = update({"w": grads}, chain_state, {"w": chain_w})
+    early, steady = chain[:8], chain[16:]
 
-    def fresh_step():
-      step_params, step_state = steps[next(position) % len(steps)]
-      return jax.tree.map(jnp.copy, g), jax.tree.map(jnp.copy, step_state), step_params
-    return fresh_step
+    def cycling(steps):
+      position = iter(range(10**9))
+
+      def fresh_step():
+        step_params, step_state = steps[next(position) % len(steps)]
+        return jax.tree.map(jnp.copy, g), jax.tree.map(jnp.copy, step_state), step_params
+      return fresh_step
+
+    suffix = "" if selection == "auto" else f"_{selection}"
+    out = {
+        f"swd_update_donated{suffix}": (update_donated, fresh),
+        f"swd_update_chain_donated{suffix}": (update_donated, cycling(early)),
+        f"swd_update_steady_donated{suffix}": (update_donated, cycling(steady)),
+    }
+    if selection == "auto":
+      out = {"swd_update_warm": (update, (g, warm_state, params)), **out}
+    return out
 
   elementwise = jax.jit(lambda x: jnp.sum(jnp.abs(x)))
   candidates = {
@@ -138,10 +157,8 @@ def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
       "search_warm": (select_fn("search"), (w, prev_th)),
       "search_cold": (select_fn("search"), (w, zero)),
       "bisect": (select_fn("bisect"), (w, zero)),
-      "swd_update_warm": (update, (g, warm_state, params)),
-      "swd_update_donated": (update_donated, fresh),
-      "swd_update_chain_donated": (update_donated, cycling(early)),
-      "swd_update_steady_donated": (update_donated, cycling(steady)),
+      **update_candidates("auto"),
+      **update_candidates("search"),
       "sgd_like_update": (jax.jit(lambda g, w: g + 5e-4 * w), (grads, w)),
       "sgd_like_donated": (jax.jit(lambda g, w: g + 5e-4 * w, donate_argnums=0),
                            lambda: (jnp.copy(grads), w)),
@@ -211,18 +228,23 @@ _PASSES = {"count": "_side_counts", "window count": "_window_counts",
            "tie index": "_tied_extreme_index", "tie search": "_count_ties_before"}
 
 
-def pass_counts(n: int, sparsity: float, steps: int, noise: float = 5e-5):
+def pass_counts(n: int, sparsity: float, steps: int, noise: float = 5e-5,
+                selection: str = "auto"):
   """Passes over the weights per warm swd update, over a chain of ``steps`` updates.
 
   The chain is the timed one's: weights ``0.05 N(0, 1)``, each step adds ``noise N(0, 1)``.
-  Each pass function is wrapped with a host callback that counts its calls at run time.
+  Each pass function is wrapped with a host callback that counts its calls at run time
+  when they read all ``n`` weights (the tracked selection's search among its candidates
+  calls the same functions on a small array).
   """
   seen = collections.Counter()
 
   def counted(name, fn):
     def wrapper(*args, **kwargs):
       out = fn(*args, **kwargs)
-      jax.debug.callback(lambda: seen.update([name]))
+      leaves = selection_lib._as_leaves(args[0])  # pylint: disable=protected-access
+      if sum(leaf.size for leaf in leaves) == n:
+        jax.debug.callback(lambda: seen.update([name]))
       return out
     return wrapper
 
@@ -234,7 +256,8 @@ def pass_counts(n: int, sparsity: float, steps: int, noise: float = 5e-5):
     key_w, key_g, key_c = jax.random.split(jax.random.PRNGKey(0), 3)
     w = 0.05 * jax.random.normal(key_w, (n,), jnp.float32)
     grads = {"w": 1e-3 * jax.random.normal(key_g, (n,), jnp.float32)}
-    tx = optax_swd.swd(sparsity, total_steps=1000, prunable={"w": True})
+    tx = optax_swd.swd(sparsity, total_steps=1000, prunable={"w": True},
+                       selection=selection)
     update = jax.jit(tx.update)
     _, state = update(grads, tx.init({"w": w}), {"w": w})  # the cold start, not counted
     jax.block_until_ready(state)
@@ -275,11 +298,12 @@ def main(argv=None):
   args = parser.parse_args(argv)
   results = {"device": str(jax.devices()[0]), "jax": jax.__version__, "selection": {}}
   for n in args.sizes if args.passes else []:
-    res = pass_counts(n, args.sparsity, args.passes)
-    results.setdefault("passes", {})[n] = res
-    print(f"N = {n:,}: passes over the weights per warm update over {res['steps']} steps: "
-          f"mean {res['mean']:.2f}, min {res['min']}, max {res['max']}; histogram "
-          f"{res['histogram']}; per kind {res['by_kind_mean']}")
+    for selection in ("auto", "search"):
+      res = pass_counts(n, args.sparsity, args.passes, selection=selection)
+      results.setdefault("passes", {}).setdefault(selection, {})[n] = res
+      print(f"N = {n:,}, selection={selection!r}: passes over the weights per warm update "
+            f"over {res['steps']} steps: mean {res['mean']:.2f}, min {res['min']}, max "
+            f"{res['max']}; histogram {res['histogram']}; per kind {res['by_kind_mean']}")
   for n in [] if args.no_timing else args.sizes:
     res = selection_costs(n, args.sparsity, args.rounds, with_top_k=not args.no_top_k)
     results["selection"][n] = res

@@ -34,3 +34,15 @@ def test_side_by_side_benchmark_against_a_git_revision(capsys):
   for r in report["results"]:
     assert r["new_over_old"]["pairs"] == 2
     assert r["old"]["ratio"] > 0 and r["new"]["ratio"] > 0
+
+
+def test_pass_counts_of_the_tracked_selection(monkeypatch):
+  # With the candidate list (here from 1 weight on), a warm update on the benchmark's
+  # chain mostly costs one checking count: two on a tie, more only when it misses.
+  from optax_swd._src import tracking  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(tracking, "_MIN_SIZE", 1)
+  res = bench.pass_counts(20_000, 0.9, steps=6, selection="auto")
+  assert res["min"] >= 1
+  assert res["mean"] <= 2.5
+  plain = bench.pass_counts(20_000, 0.9, steps=6, selection="search")
+  assert res["mean"] < plain["mean"]

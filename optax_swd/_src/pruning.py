@@ -57,8 +57,9 @@ def magnitude_mask(params, sparsity: float, *, scope: str = "global", prunable=N
     masks, ok = structure_lib.masks(leaves, flags, treedef, *nm)
     _require_exact(ok)  # NaN magnitudes: no defined N:M selection either
     return masks
-  masks, threshold = transform.selection_masks(leaves, flags, treedef, sparsity, scope,
-                                               selection, score=score, min_kept=min_kept)
+  masks, threshold, _ = transform.selection_masks(leaves, flags, treedef, sparsity, scope,
+                                                  selection, score=score,
+                                                  min_kept=min_kept)
   _require_exact(threshold.ok)
   return masks
 

@@ -69,6 +69,7 @@ class Threshold(NamedTuple):
   tie_index: jax.Array  # int32 [G]
   ok: jax.Array         # bool [G]: False when the scores had NaNs
   slope: jax.Array | None = None  # float32 [G]: counts per unit of score near t (search)
+  below: jax.Array | None = None  # int32 [G]: how many scores are < lo (search)
 
 
 def _constants(big=2.0**100):
@@ -130,6 +131,17 @@ class Leaf(NamedTuple):
                   None if self.eligible is None
                   else lax.dynamic_slice_in_dim(self.eligible, start, width))
     return window.score()
+
+  def score_at(self, index):
+    """Scores of the entries at ``index`` (int32; entries at a negative index: +inf)."""
+    valid = index >= 0
+    at = jnp.where(valid, index, 0)
+    s = jnp.abs(self.flat[at]).astype(jnp.float32)
+    if self.scale is not None:
+      s = s * self.scale
+    if self.eligible is not None:
+      valid = valid & self.eligible[at]
+    return jnp.where(valid, s, jnp.float32(jnp.inf))
 
   def chunks(self):
     """Static (start, stop) ranges of at most 2^24 entries (exact float32 counts)."""
@@ -465,6 +477,36 @@ def _group_all(flags, groups: _Groups):
       for g in range(groups.num_groups)])
 
 
+def _count_below(flats, groups: _Groups, t, ks):
+  """Exact per-group counts of scores < t[g] (int32 [G]) and a NaN flag (bool [G]).
+
+  One fused pass counting the side of t expected to be smaller (below it when
+  ``ks[g] <= n/2``, the side chosen at trace time when ks are static); groups whose
+  count on that side could be inexact (a leaf with 2^24 or more) are counted again in
+  exact chunks.
+  """
+  g = groups.num_groups
+  sizes = jnp.asarray(groups.sizes, jnp.int32)
+  if isinstance(ks, jax.core.Tracer) or isinstance(ks, jax.Array):
+    below = jnp.asarray(ks, jnp.int32).reshape(g) <= sizes - jnp.asarray(
+        ks, jnp.int32).reshape(g)
+    side_choice = below
+  else:
+    side_choice = tuple(int(k) <= n - int(k) for k, n in zip(ks, groups.sizes))
+    below = jnp.asarray(side_choice)
+  side, exact = lax.cond(
+      jnp.all(t >= _ONE_MULTIPLY_MIN_T),
+      lambda t: _side_counts(flats, groups, t, side_choice, one_multiply=True),
+      lambda t: _side_counts(flats, groups, t, side_choice), t)
+  c = jnp.where(below, side, sizes - side)
+
+  def chunked(_):
+    full = _count_less(flats, groups, t)
+    return jnp.where(jnp.isnan(full), 0, full).astype(jnp.int32), jnp.isnan(full)
+
+  return lax.cond(jnp.all(exact), lambda _: (c, jnp.zeros((g,), bool)), chunked, None)
+
+
 def _window_counts(flats, groups: _Groups, t1, t2):
   """Per-group counts of entries with t1 <= s < t2, and whether each is exact.
 
@@ -603,7 +645,8 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
   lo_val = jnp.where(found, t_found, _as_float(lo))
   hi_val = jnp.where(found, t_found, _as_float(hi))
   if ties == "below":
-    return Threshold(lo_val, lo_val, jnp.zeros((g,), jnp.int32), ok, slope)
+    return Threshold(lo_val, lo_val, jnp.zeros((g,), jnp.int32), ok, slope,
+                     jnp.where(found, ks, c_lo))
   need = jnp.where(tied, ks - c_lo, 0)
 
   def resolve_ties(_):
@@ -633,7 +676,8 @@ def _search_threshold(flats, groups: _Groups, ks, previous, secant: bool,
       jnp.any(tied),
       lambda _: lax.cond(one_pass, resolve_ties_by_extreme, resolve_ties, None),
       lambda _: jnp.zeros((g,), jnp.int32), None)
-  return Threshold(lo_val, hi_val, jnp.where(tied, tie_index, 0), ok, slope)
+  return Threshold(lo_val, hi_val, jnp.where(tied, tie_index, 0), ok, slope,
+                   jnp.where(found, ks, c_lo))
 
 
 def _top_k_threshold(flats, groups: _Groups, ks) -> Threshold:

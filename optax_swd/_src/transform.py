@@ -14,6 +14,7 @@ from optax_swd._src import prunable as prunable_lib
 from optax_swd._src import schedule as schedule_lib
 from optax_swd._src import selection as selection_lib
 from optax_swd._src import structure as structure_lib
+from optax_swd._src import tracking
 
 SELECTIONS = ("auto",) + selection_lib.METHODS
 FORMS = ("gradient", "proximal")
@@ -34,12 +35,17 @@ class SWDState(NamedTuple):
     threshold_slope: float32 ``[G]``, how many more weights a unit rise of the threshold
       selects near it, measured by each search and averaged with the previous value
       (0 = unknown); the next search takes its Newton steps with it.
+    tracked: with ``selection="auto"`` and one group of at least 2^20 prunable weights,
+      the positions of the weights near the last threshold (about 1% of them, see
+      ``optax_swd/_src/tracking.py``), from which the next update proposes its threshold
+      and checks it with one counting pass; ``()`` otherwise.
   """
   count: chex.Array
   penalty: chex.Array
   masks: Any
   threshold: chex.Array
   threshold_slope: chex.Array
+  tracked: Any = ()
 
 
 def _false_masks(params):
@@ -59,9 +65,18 @@ def _proximal(update, weight, mask, shrink):
   return update - delta.astype(update.dtype)
 
 
+def _tracks(leaves, flags, scope, selection) -> bool:
+  """Whether ``selection="auto"`` keeps a candidate list for these params (static)."""
+  sizes = [int(jnp.size(p)) for p, f in zip(leaves, flags) if f]
+  return selection == "auto" and tracking.applies(
+      sizes, prunable_lib.num_groups(flags, scope))
+
+
 def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous=None, *,
-                    score="magnitude", min_kept=0, previous_slope=None):
-  """Masks (True = among the smallest scores) for each leaf, and the thresholds."""
+                    score="magnitude", min_kept=0, previous_slope=None, tracked=(),
+                    step=None):
+  """Masks (True = among the smallest scores) for each leaf, the thresholds, and the
+  candidate list (``tracked``, passed through when the selection keeps none)."""
   sel, group_of_leaf, n_groups, ks, eligible_counts = prunable_lib.groups(
       leaves, flags, scope, sparsity, score=score, min_kept=min_kept)
   method = "search" if selection == "auto" else selection
@@ -69,13 +84,19 @@ def selection_masks(leaves, flags, treedef, sparsity, scope, selection, previous
     raise ValueError(
         "selection='top_k' needs a static sparsity (a Python float); under "
         "inject_hyperparams use selection='auto'.")
-  threshold = selection_lib.select(sel, group_of_leaf, n_groups, ks, method=method,
-                                   previous=previous, eligible_counts=eligible_counts,
-                                   previous_slope=previous_slope)
-  flat_masks = iter(selection_lib.leaf_masks(sel, group_of_leaf, threshold))
+  if isinstance(tracked, tracking.Tracked):
+    threshold, flat_masks, tracked = tracking.select(
+        sel, ks, previous=previous, previous_slope=previous_slope, tracked=tracked,
+        step=step, eligible_counts=eligible_counts)
+  else:
+    threshold = selection_lib.select(sel, group_of_leaf, n_groups, ks, method=method,
+                                     previous=previous, eligible_counts=eligible_counts,
+                                     previous_slope=previous_slope)
+    flat_masks = selection_lib.leaf_masks(sel, group_of_leaf, threshold)
+  flat_masks = iter(flat_masks)
   masks = [next(flat_masks).reshape(jnp.shape(p)) if f else jnp.zeros(jnp.shape(p), bool)
            for p, f in zip(leaves, flags)]
-  return jax.tree.unflatten(treedef, masks), threshold
+  return jax.tree.unflatten(treedef, masks), threshold, tracked
 
 
 def swd(
@@ -235,15 +256,19 @@ def swd(
                      f"form={form!r}.")
 
   def init_fn(params):
-    _, flags, _ = prunable_lib.resolve(params, prunable)
+    leaves, flags, _ = prunable_lib.resolve(params, prunable)
     if nm is not None:
       structure_lib.check_leaves(params, flags, nm[1], structure)
+    tracked = ()
+    if nm is None and _tracks(leaves, flags, scope, selection):
+      tracked = tracking.init([int(jnp.size(p)) for p, f in zip(leaves, flags) if f])
     return SWDState(
         count=jnp.zeros([], jnp.int32),
         penalty=jnp.zeros([], jnp.float32),
         masks=_false_masks(params),
         threshold=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32),
-        threshold_slope=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32))
+        threshold_slope=jnp.zeros([prunable_lib.num_groups(flags, scope)], jnp.float32),
+        tracked=tracked)
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
@@ -254,16 +279,17 @@ def swd(
     if nm is None:
       target = (jnp.asarray(sparsity(state.count), jnp.float32) if scheduled
                 else sparsity)
-      masks, threshold = selection_masks(leaves, flags, treedef, target, scope,
-                                         selection, previous=state.threshold, score=score,
-                                         min_kept=min_kept,
-                                         previous_slope=state.threshold_slope)
+      masks, threshold, tracked = selection_masks(
+          leaves, flags, treedef, target, scope, selection, previous=state.threshold,
+          score=score, min_kept=min_kept, previous_slope=state.threshold_slope,
+          tracked=state.tracked, step=state.count)
       ok = jnp.all(threshold.ok)
     else:
       structure_lib.check_leaves(params, flags, nm[1], structure)
       masks, ok = structure_lib.masks(leaves, flags, treedef, *nm)
       threshold = selection_lib.Threshold(state.threshold, state.threshold, None, ok,
                                           state.threshold_slope)
+      tracked = state.tracked
     coef = jnp.asarray(schedule(state.count), jnp.float32) * jnp.asarray(
         weight_decay, jnp.float32)
     # NaN scores leave the selection undefined: make that loud rather than wrong.
@@ -284,7 +310,8 @@ def swd(
         masks=masks,
         threshold=threshold.lo,
         threshold_slope=(threshold.slope if threshold.slope is not None
-                         else state.threshold_slope))
+                         else state.threshold_slope),
+        tracked=tracked)
     return new_updates, new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
