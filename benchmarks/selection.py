@@ -7,7 +7,8 @@ each per round) so that the machine's noise hits all of them alike; we report th
 ratio and the 25-75% range over rounds. The whole update is timed from one warm state,
 and over chains of consecutive updates (a random step of the weights between them, each
 update starting from the state the last one left): the 8 steps right after the cold
-start, and 16 steady steps after 8 more; rounds cycle through a chain. The update rows
+start, and 16 steady steps after ``--steady-after`` (200) more; rounds cycle through a
+chain. The update rows
 run twice, side by side: with the default ``selection="auto"`` (from 2^20 weights in one
 group, a list of candidates near the threshold proposes it and one count checks it; see
 ``optax_swd/_src/tracking.py``) and, suffixed ``_search``, with ``selection="search"``
@@ -16,7 +17,8 @@ group, a list of candidates near the threshold proposes it and one count checks 
 Part 2 times a ResNet-20 (CIFAR, 16 maps, 0.27M params) training step at batch 128 with
 `optax.sgd` and with `optax.chain(swd, optax.sgd)`, interleaved, and reports the overhead.
 
-Part 3 (``--passes STEPS``) counts, for a chain of STEPS consecutive warm updates, the
+Part 3 (``--passes STEPS``) counts, for a chain of STEPS consecutive warm updates after
+``--steady-after`` others, the
 full passes over the weights each update's selection makes before writing the masks
 (counting probes, the end game's min/max pass, tie passes; not the tracked list's own
 work on its candidates, nor its refresh of 1/128 of the weights): the number that the
@@ -88,7 +90,8 @@ def _summary(times, base):
   return out
 
 
-def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
+def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool,
+                    steady_after: int = 200):
   """Ratios of each selection method (and the full swd update) to one elementwise pass."""
   key_w, key_g, key_d = jax.random.split(jax.random.PRNGKey(0), 3)
   w = 0.05 * jax.random.normal(key_w, (n,), jnp.float32)
@@ -123,15 +126,17 @@ def selection_costs(n: int, sparsity: float, rounds: int, with_top_k: bool):
     # move of the weights. Rounds cycle through it, so the median covers easy and hard
     # steps alike (e.g. the k-th and (k+1)-th weights tied, frequent at 25M float32
     # values). The first 8 steps follow the cold start; the steady chain is the 16 steps
-    # after 8 more (a training run spends nearly all its steps past such a transient).
-    chain, chain_state, chain_w = [], warm_state, w
+    # after ``steady_after`` (a training run spends nearly all its steps past the
+    # transient, and the tracked list only reaches its steady state once every slice has
+    # been refreshed a few times: 64 updates each).
+    early, steady, chain_state, chain_w = [], [], warm_state, w
     key_c = jax.random.PRNGKey(1)
-    for _ in range(8 + 8 + 16):
+    for t in range(steady_after + 16):
       key_c, sub = jax.random.split(key_c)
       chain_w = chain_w + 5e-5 * jax.random.normal(sub, (n,), jnp.float32)
-      chain.append(({"w": chain_w}, chain_state))
+      if t < 8 or t >= steady_after:
+        (early if t < 8 else steady).append(({"w": chain_w}, chain_state))
       _, chain_state = update({"w": grads}, chain_state, {"w": chain_w})
-    early, steady = chain[:8], chain[16:]
 
     def cycling(steps):
       position = iter(range(10**9))
@@ -229,7 +234,7 @@ _PASSES = {"count": "_side_counts", "window count": "_window_counts",
 
 
 def pass_counts(n: int, sparsity: float, steps: int, noise: float = 5e-5,
-                selection: str = "auto"):
+                selection: str = "auto", burn_in: int = 0):
   """Passes over the weights per warm swd update, over a chain of ``steps`` updates.
 
   The chain is the timed one's: weights ``0.05 N(0, 1)``, each step adds ``noise N(0, 1)``.
@@ -263,14 +268,15 @@ def pass_counts(n: int, sparsity: float, steps: int, noise: float = 5e-5,
     jax.block_until_ready(state)
     jax.effects_barrier()
     per_step = []
-    for _ in range(steps):
+    for t in range(burn_in + steps):
       key_c, sub = jax.random.split(key_c)
       w = w + noise * jax.random.normal(sub, (n,), jnp.float32)
       seen.clear()
       _, state = update(grads, state, {"w": w})
       jax.block_until_ready(state)
       jax.effects_barrier()
-      per_step.append(dict(seen))
+      if t >= burn_in:
+        per_step.append(dict(seen))
   finally:
     for patch in patches:
       patch.stop()
@@ -293,19 +299,23 @@ def main(argv=None):
   parser.add_argument("--no-step", action="store_true")
   parser.add_argument("--passes", type=int, default=0, metavar="STEPS",
                       help="also count the passes per warm update over a chain of STEPS")
+  parser.add_argument("--steady-after", type=int, default=200, metavar="STEPS",
+                      help="the steady chain (and --passes) starts after STEPS updates")
   parser.add_argument("--no-timing", action="store_true",
                       help="skip parts 1 and 2 (with --passes: count only)")
   args = parser.parse_args(argv)
   results = {"device": str(jax.devices()[0]), "jax": jax.__version__, "selection": {}}
   for n in args.sizes if args.passes else []:
     for selection in ("auto", "search"):
-      res = pass_counts(n, args.sparsity, args.passes, selection=selection)
+      res = pass_counts(n, args.sparsity, args.passes, selection=selection,
+                        burn_in=args.steady_after)
       results.setdefault("passes", {}).setdefault(selection, {})[n] = res
       print(f"N = {n:,}, selection={selection!r}: passes over the weights per warm update "
             f"over {res['steps']} steps: mean {res['mean']:.2f}, min {res['min']}, max "
             f"{res['max']}; histogram {res['histogram']}; per kind {res['by_kind_mean']}")
   for n in [] if args.no_timing else args.sizes:
-    res = selection_costs(n, args.sparsity, args.rounds, with_top_k=not args.no_top_k)
+    res = selection_costs(n, args.sparsity, args.rounds, with_top_k=not args.no_top_k,
+                          steady_after=args.steady_after)
     results["selection"][n] = res
     print(f"\nN = {n:,}  (ratio to one elementwise pass, median [q25, q75]; "
           f"pass = {res['elementwise_pass']['median_ms']:.2f} ms)")

@@ -41,7 +41,7 @@ def test_pass_counts_of_the_tracked_selection(monkeypatch):
   # chain mostly costs one checking count: two on a tie, more only when it misses.
   from optax_swd._src import tracking  # pylint: disable=import-outside-toplevel
   monkeypatch.setattr(tracking, "_MIN_SIZE", 1)
-  res = bench.pass_counts(20_000, 0.9, steps=6, selection="auto")
+  res = bench.pass_counts(20_000, 0.9, steps=6, selection="auto", burn_in=70)
   assert res["min"] >= 1
   assert res["mean"] <= 2.5
   plain = bench.pass_counts(20_000, 0.9, steps=6, selection="search")

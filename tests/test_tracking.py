@@ -189,3 +189,32 @@ def test_inject_hyperparams_and_an_optimizer_chain():
     np.testing.assert_array_equal(masks["l0"], want[0])
     np.testing.assert_array_equal(masks["l1"], want[1])
   assert isinstance(state[1].inner_state.tracked, tracking.Tracked)
+
+
+def test_a_list_that_cannot_keep_up_stops_proposing():
+  # Weights that jump far at every update: the list's proposals miss, so after such an
+  # update it proposes (and counts) only every _RETRY_EVERY-th one; masks stay exact.
+  rng = np.random.default_rng(7)
+  params = _leaves(rng, [30_000])
+  seen = _count_passes()
+  try:
+    tx = optax_swd.swd(0.9, total_steps=100, prunable={"l0": True})
+    update = jax.jit(tx.update)
+    grads = jax.tree.map(jnp.zeros_like, params)
+    _, state = update(grads, tx.init(params), params)
+    counted_steps = []
+    for p in _chain(rng, params, 12, 0.02):
+      seen.clear()
+      count_before = int(state.count)
+      missed_before = int(state.tracked.missed)
+      _, state = update(grads, state, p)
+      jax.effects_barrier()
+      np.testing.assert_array_equal(
+          state.masks["l0"], reference.select_smallest([p["l0"]], 0.9)[0])
+      if missed_before and count_before % tracking._RETRY_EVERY:  # pylint: disable=protected-access
+        counted_steps.append(seen["_count_below"])
+  finally:
+    pytest.MonkeyPatch().undo()
+    jax.clear_caches()
+  assert int(state.tracked.missed) > 0
+  assert counted_steps and not any(counted_steps)

@@ -17,6 +17,11 @@ Two methods give the same masks whenever scores are distinct:
 * ``"bisect"``: the same counting search without the secant and without the warm start:
   plain bisection on the float bits (~31 passes), kept as the O(N) reference.
 
+Inside ``swd`` (which keeps state between updates), ``selection="auto"`` on one large
+group goes further: :mod:`tracking` keeps the entries near the last threshold and lets
+them propose the next one, which a single count confirms; this module's search is its
+fallback.
+
 Ties. When several entries share the score of the k-th smallest, all methods select the
 ones with the lowest index first, where the index runs over the group's leaves in pytree
 (flattening) order and, inside a leaf, in row-major order; so the count is always exactly

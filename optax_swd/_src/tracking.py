@@ -3,8 +3,8 @@
 Between two SWD updates the weights move a little and the threshold (the k-th smallest
 score) moves less. Only entries whose score lies near the threshold can change sides,
 so this module keeps, from update to update, the positions of the entries whose score
-was within a band ``[t - h, t + h]`` around the threshold: the candidates, about 1% of
-the entries. Each update then
+was within a band ``[t - h, t + h]`` around the threshold: the candidates, about 1.2% of
+the entries (in 2% of them as slots). Each update then
 
 1. gathers the candidates' current scores (a small array, cheap to read at random);
 2. finds, among them alone, the threshold that would select exactly k overall, assuming
@@ -20,9 +20,20 @@ the entries. Each update then
    from a conditional branch);
 5. refreshes one slice of the list: each leaf is cut into ``_SLICES`` slices, and this
    update re-scans slice ``count % _SLICES`` of every leaf for the entries now in the
-   band (a compaction of 1/128 of the entries). So no candidate is more than 128
+   band (a compaction of 1/64 of the entries). So no candidate is more than 64
    updates old, and the band half-width ``h`` is rescaled so that the band fills about
    ``_FILL`` of the slots.
+
+Why these sizes: an entry outside the band at its slice's refresh is missed if it
+reaches the threshold before the next refresh, up to ``_SLICES`` updates later, so the
+band must be several times wider than the distance a weight random-walks in that time.
+With half as many slots, on the benchmark's chain (25M weights, steps of 5e-5 against
+weights of 0.05), steady-state updates needed 3.7 passes on average (barely fewer than
+the plain search's 4.5) because most first proposals missed by a few entries; with these
+sizes, 1.3 (one count, two on the ties). When the proposals of an update all miss, the
+next ones propose only every ``_RETRY_EVERY``-th update, so a list that cannot keep up
+(weights moving much faster) costs its upkeep (~1.2 passes' time at 25M), not extra
+counts.
 
 The selection is exact in every case (the counts decide, the list only proposes); a
 stale list costs time, never correctness. Ties go to the lowest index, as everywhere in
@@ -32,7 +43,7 @@ builds the whole list.
 
 Used for one group (``scope="global"``, or one prunable leaf) of at least ``_MIN_SIZE``
 entries, where the passes it saves dominate; smaller or several groups use the plain
-search. A target that moves by more than the band in 128 updates (e.g. a fast
+search. A target that moves by more than the band in 64 updates (e.g. a fast
 ``gradual_sparsity`` ramp) leaves the proposals unusable, and the plain search runs.
 """
 
@@ -47,11 +58,12 @@ from jax import lax
 
 from optax_swd._src import selection
 
-_SLICES = 128          # a leaf's slices; one of each is refreshed per update
-_SLOTS_PER_ENTRY = 1 / 96  # list slots per entry of a slice
+_SLICES = 64           # a leaf's slices; one of each is refreshed per update
+_SLOTS_PER_ENTRY = 1 / 48  # list slots per entry of a slice
 _MIN_SLOTS = 2         # slots per slice, at least
 _FILL = 0.6            # the fraction of the slots the band should fill
 _ATTEMPTS = 2          # list proposals per update before the plain search
+_RETRY_EVERY = 8       # after an update whose proposals all missed: propose once per 8
 _MIN_SIZE = 1 << 20    # smaller groups use the plain search
 
 
@@ -65,10 +77,14 @@ class Tracked(NamedTuple):
       the last update (so, if none crossed, below the band now).
     half_width: float32 ``[]``: the band half-width ``h`` for the next refresh (0 before
       the list is first built).
+    missed: int32 ``[]``: how many updates in a row the list's proposals all missed
+      (then it proposes only every ``_RETRY_EVERY``-th update, once, so that a list
+      that cannot keep up costs little more than its upkeep).
   """
   index: jax.Array
   below: jax.Array
   half_width: jax.Array
+  missed: jax.Array
 
 
 class _Layout:
@@ -97,7 +113,7 @@ def applies(sizes: Sequence[int], num_groups: int) -> bool:
 def init(sizes: Sequence[int]) -> Tracked:
   """An empty list for leaves of these sizes (the first update builds it)."""
   return Tracked(jnp.full([_Layout(sizes).total], -1, jnp.int32), jnp.zeros([], jnp.int32),
-                 jnp.zeros([], jnp.float32))
+                 jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32))
 
 
 def _compact(band, slots: int):
@@ -186,7 +202,7 @@ def _refresh(flats, layout: _Layout, tracked: Tracked, v, t, below_t, step):
   ratio = _FILL * capacity / jnp.maximum(fill, 1).astype(jnp.float32)
   scale = jnp.where(fill > 0, jnp.clip(ratio, 0.5, 2.0) ** 0.25, 2.0)
   h = jnp.maximum(h * scale, t * 2.0**-20)
-  return Tracked(index, below_t - in_list, h)
+  return Tracked(index, below_t - in_list, h, tracked.missed)
 
 
 def _build(flats, layout: _Layout, t, below_t):
@@ -209,7 +225,7 @@ def _build(flats, layout: _Layout, t, below_t):
     idx = jnp.where(local >= 0, base + local, -1).reshape(-1)
     index.append(idx)
     in_list += jnp.sum(_less(leaf.score_at(idx), t)).astype(jnp.int32)
-  return Tracked(jnp.concatenate(index), below_t - in_list, h)
+  return Tracked(jnp.concatenate(index), below_t - in_list, h, jnp.zeros([], jnp.int32))
 
 
 def select(flats, ks, *, previous, previous_slope, tracked: Tracked, step,
@@ -249,7 +265,8 @@ def select(flats, ks, *, previous, previous_slope, tracked: Tracked, step,
 
   def proposal(below, allowed):
     """The list's proposal, checked by counting, when ``allowed`` and usable; else the
-    plain search's threshold. Returns (threshold, verified, corrected ``below``)."""
+    plain search's threshold. Returns (threshold, verified, corrected ``below``,
+    whether the threshold is the list's)."""
     usable, th, v_lo, v_hi = _propose(v, v_index, k, below, previous, previous_slope)
 
     def check(_):
@@ -264,32 +281,38 @@ def select(flats, ks, *, previous, previous_slope, tracked: Tracked, step,
                               lambda _: (c_lo + (v_hi - v_lo), nan_lo), None)
       good = good & ~nan_hi[0] & (c_hi[0] == below + v_hi)
       # Wrong: the entries outside the list under lo number c_lo - v_lo.
-      return th, good, jnp.where(nan_lo[0], below, c_lo[0] - v_lo)
+      return th, good, jnp.where(nan_lo[0], below, c_lo[0] - v_lo), good
 
     def search(_):
       start = jnp.where(th.lo > 0, th.lo, previous)
       plain = selection._search_threshold(  # pylint: disable=protected-access
           flats, groups, ks if static_ks else ks_array, start, secant=True,
           ties="index", eligible_counts=eligible_counts, previous_slope=previous_slope)
-      return plain, jnp.bool_(True), below
+      return plain, jnp.bool_(True), below, jnp.bool_(False)
 
     return lax.cond(allowed & usable, check, search, None)
 
+  attempts = jnp.where(tracked.missed == 0, _ATTEMPTS,
+                       jnp.where(step % _RETRY_EVERY == 0, 1, 0))
+
   def wrong(carry):
-    it, _, _, verified = carry
+    it, _, _, verified, _ = carry
     return ~verified & (it <= _ATTEMPTS)
 
   def again(carry):
-    it, below, _, _ = carry
-    th, verified, below = proposal(below, it < _ATTEMPTS)
-    return it + 1, below, th, verified
+    it, below, _, _, _ = carry
+    th, verified, below, listed = proposal(below, it < attempts)
+    return it + 1, below, th, verified, listed
 
   # (One loop for every proposal, so that the searches are traced, and compiled, once.)
   unset = selection.Threshold(previous, previous, jnp.zeros((1,), jnp.int32),
                               jnp.ones((1,), bool), previous_slope,
                               jnp.zeros((1,), jnp.int32))
-  _, _, th, _ = lax.while_loop(wrong, again, (jnp.int32(0), tracked.below, unset,
-                                              jnp.bool_(False)))
+  _, _, th, _, listed = lax.while_loop(
+      wrong, again, (jnp.int32(0), tracked.below, unset, jnp.bool_(False),
+                     jnp.bool_(False)))
+  missed = jnp.where(listed, 0, jnp.minimum(tracked.missed + (attempts > 0), 2**20))
+  tracked = tracked._replace(missed=missed)
   # The masks are written once, outside any conditional (XLA copies them out of one).
   masks = selection.leaf_masks(flats, group_of_leaf, th)
   t, below_t = th.lo[0], th.below[0]

@@ -36,7 +36,7 @@ class SWDState(NamedTuple):
       selects near it, measured by each search and averaged with the previous value
       (0 = unknown); the next search takes its Newton steps with it.
     tracked: with ``selection="auto"`` and one group of at least 2^20 prunable weights,
-      the positions of the weights near the last threshold (about 1% of them, see
+      the positions of the weights near the last threshold (about 1.2% of them, see
       ``optax_swd/_src/tracking.py``), from which the next update proposes its threshold
       and checks it with one counting pass; ``()`` otherwise.
   """
@@ -169,11 +169,14 @@ def swd(
     prunable: which leaves take part: ``None`` (every float leaf with ``ndim >= 2``, i.e.
       kernels), a pytree of bools with the params' structure, or a callable
       ``params -> such a pytree``.
-    selection: how the smallest magnitudes are found: ``"auto"`` (currently
-      ``"search"``), ``"search"`` (exact counting search warm-started from the previous
-      threshold: a few fused passes over the weights), ``"bisect"`` (exact bisection on
-      the float bits, ~31 passes) or ``"top_k"`` (``jax.lax.top_k``). All give the same
-      masks.
+    selection: how the smallest magnitudes are found: ``"auto"`` (``"search"``, and
+      for one group of at least 2^20 prunable weights, e.g. ``scope="global"``, a list of
+      the ~1.2% of weights nearest the last threshold kept in the state, which proposes
+      the new threshold for one counting pass to confirm: ~1.3 passes per warm update
+      instead of ~4.5), ``"search"`` (exact counting search warm-started from the
+      previous threshold: a few fused passes over the weights), ``"bisect"`` (exact
+      bisection on the float bits, ~31 passes) or ``"top_k"`` (``jax.lax.top_k``). All
+      give the same masks.
     form: ``"gradient"`` or ``"proximal"`` (see above).
     learning_rate: the optimizer's learning rate (float or ``optax.Schedule``); required
       by, and only used by, ``form="proximal"``.
