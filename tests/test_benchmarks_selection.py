@@ -46,3 +46,18 @@ def test_pass_counts_of_the_tracked_selection(monkeypatch):
   assert res["mean"] <= 2.5
   plain = bench.pass_counts(20_000, 0.9, steps=6, selection="search")
   assert res["mean"] < plain["mean"]
+
+
+def test_tracking_sizes_benchmark_reports_passes_and_paired_times(monkeypatch, capsys):
+  from benchmarks import tracking_sizes  # pylint: disable=import-outside-toplevel
+  from optax_swd._src import tracking  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(tracking, "_MIN_SIZE", 1)
+  tracking_sizes.main(["--size", "20000", "--burn-in", "3", "--rounds", "1", "--configs",
+                       "64/48"])
+  report = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert set(report["configs"]) == {"search", "64/48"}
+  assert report["configs"]["search"]["over_search"] == 1.0
+  assert 1 <= report["configs"]["64/48"]["passes_mean"] < report["configs"]["search"][
+      "passes_mean"]
+  # The configuration patches are undone afterwards.
+  assert tracking._SLICES == 64 and tracking._SLOTS_PER_ENTRY == 1 / 48  # pylint: disable=protected-access
